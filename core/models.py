@@ -1,0 +1,111 @@
+"""The database schema: MySQL (utf8mb4) is the source of truth.
+
+Deadlines and activity instants are epoch seconds (DOUBLE) from the database's
+clock (`core.db.db_now`), so one clock orders every transition."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    func,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from domain.states import Estado, SessionStatus
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_unicode_ci"}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))  # domain.states.Role
+    nombre: Mapped[str] = mapped_column(String(120))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.now())
+
+
+class Cliente(Base):
+    __tablename__ = "clientes"
+    __table_args__ = (
+        Index("ix_clientes_estado_asesor", "estado", "asesor_asignado"),
+        {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_unicode_ci"},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    nombre: Mapped[str] = mapped_column(String(160))
+    telefono: Mapped[str] = mapped_column(String(32))
+    email: Mapped[str | None] = mapped_column(String(160))
+    documento: Mapped[str | None] = mapped_column(String(32))
+    notas: Mapped[str | None] = mapped_column(Text)
+    estado: Mapped[str] = mapped_column(String(16), default=Estado.NUEVO.value)
+    asesor_asignado: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    #: Fencing token: bumped by every start, so a stale holder can be told apart.
+    lock_token: Mapped[int] = mapped_column(BigInteger, default=0)
+    current_session_id: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.now())
+    updated_at: Mapped[float | None] = mapped_column(Double)
+
+
+class GestionSession(Base):
+    """One handling session of one client by one advisor."""
+
+    __tablename__ = "gestion_sessions"
+    __table_args__ = (
+        Index("ix_sessions_status_deadline", "status", "deadline_at"),
+        Index("ix_sessions_cliente_status", "cliente_id", "status"),
+        Index("ix_sessions_asesor_status", "asesor_id", "status"),
+        Index("ix_sessions_started", "started_at"),
+        {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_unicode_ci"},
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    cliente_id: Mapped[int] = mapped_column(ForeignKey("clientes.id"))
+    asesor_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    token: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16), default=SessionStatus.ACTIVE.value)
+    started_at: Mapped[float] = mapped_column(Double)
+    last_activity_at: Mapped[float] = mapped_column(Double)
+    deadline_at: Mapped[float] = mapped_column(Double)
+    ended_at: Mapped[float | None] = mapped_column(Double)
+    resultado: Mapped[str | None] = mapped_column(String(16))
+    notas: Mapped[str | None] = mapped_column(Text)
+    heartbeats: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class AuditEntry(Base):
+    """Every transition, once: who (NULL = the system), what, when, from which state."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_cliente", "cliente_id", "id"),
+        Index("ix_audit_at", "at"),
+        {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_unicode_ci"},
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    cliente_id: Mapped[int] = mapped_column(ForeignKey("clientes.id"))
+    session_id: Mapped[str | None] = mapped_column(String(32))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    action: Mapped[str] = mapped_column(String(32))
+    from_state: Mapped[str | None] = mapped_column(String(16))
+    to_state: Mapped[str | None] = mapped_column(String(16))
+    at: Mapped[float] = mapped_column(Double)
+    detail: Mapped[dict | None] = mapped_column(JSON)

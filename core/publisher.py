@@ -1,0 +1,30 @@
+"""Delivery of pushes to Socket.IO rooms through the Redis message queue.
+
+Web processes and Celery workers publish the same way, with a write-only
+manager (as in flack): every Socket.IO server subscribed to the channel,
+including the publisher's own, delivers to its connected clients. Pub/sub is
+at-most-once, so the database stays the truth and clients can resync."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+import socketio
+
+from domain.events import Push
+
+log = logging.getLogger(__name__)
+
+
+class Publisher:
+    def __init__(self, redis_url: str, channel: str) -> None:
+        self._manager = socketio.RedisManager(redis_url, channel=channel, write_only=True)
+
+    def publish(self, pushes: Iterable[Push]) -> None:
+        for push in pushes:
+            try:
+                self._manager.emit(push.event.value, push.payload, namespace="/", room=push.rooms)
+            except Exception as exc:  # noqa: BLE001 - a lost push must not undo a commit
+                log.warning("push %s lost: %s", push.event.value, exc)
+
