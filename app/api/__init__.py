@@ -1,0 +1,36 @@
+"""REST blueprints. Handlers authenticate, validate and hand off to `core`."""
+
+from __future__ import annotations
+
+from flask import Flask, g, request
+
+from domain.states import Role
+
+#: Endpoints that manage the session themselves: no extra activity touch.
+_SESSION_ENDPOINTS = {"sessions.start", "sessions.heartbeat", "sessions.end",
+                      "sessions.restore", "sessions.release"}
+
+
+def register_blueprints(app: Flask) -> None:
+    from app.api import auth, clientes, health, sessions
+
+    for module in (auth, clientes, sessions, health):
+        app.register_blueprint(module.bp)
+
+    @app.after_request
+    def activity_tracker(response):
+        """Any successful call of an advisor about a client they hold keeps the
+        session alive, as the seed's activityTracker middleware did."""
+        principal = g.get("principal")
+        cliente_id = (request.view_args or {}).get("cliente_id")
+        if (
+            principal is not None
+            and principal.role is Role.ASESOR
+            and isinstance(cliente_id, int)
+            and response.status_code < 400
+            and request.endpoint not in _SESSION_ENDPOINTS
+        ):
+            from app.factory import components
+
+            components().sessions.touch(principal.id, cliente_id)
+        return response

@@ -1,0 +1,78 @@
+"""Health, Socket.IO statistics and session statistics."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, current_app, jsonify, request
+
+from app.auth import require
+from app.factory import components
+from app.sockets import ws_stats
+from domain.states import Role
+
+bp = Blueprint("health", __name__, url_prefix="/api")
+
+
+def _check(fn) -> dict:
+    started = time.perf_counter()
+    try:
+        detail = fn()
+        out = {"ok": True}
+        if isinstance(detail, dict):
+            out.update(detail)
+    except Exception as exc:  # noqa: BLE001 - a health check reports, it does not raise
+        out = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
+    out["ms"] = round((time.perf_counter() - started) * 1000, 1)
+    return out
+
+
+@bp.get("/health")
+def health():
+    """200 when the database, Redis, the broker and at least one worker answer,
+    else 503 with the failing part named. `?live=1` only says the process is up."""
+    if request.args.get("live"):
+        return jsonify({"status": "ok"})
+    comps = components()
+    celery = current_app.extensions["celery"]
+
+    def broker():
+        with celery.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+
+    def workers():
+        replies = celery.control.ping(timeout=1.0, limit=1) or []
+        names = sorted(name for reply in replies for name in reply)
+        if not names:
+            raise RuntimeError("no Celery worker answered")
+        return {"workers": names}
+
+    checks = {
+        "database": _check(comps.db.ping),
+        "redis": _check(comps.redis.ping),
+        "broker": _check(broker),
+        "workers": _check(workers),
+    }
+    healthy = all(c["ok"] for c in checks.values())
+    body = {"status": "ok" if healthy else "degraded", "checks": checks, "time": time.time()}
+    return jsonify(body), 200 if healthy else 503
+
+
+@bp.get("/ws-stats")
+@require(Role.GTR)
+def websocket_stats():
+    return jsonify(ws_stats(components()))
+
+
+@bp.get("/stats/sessions")
+@require(Role.GTR)
+def session_stats():
+    comps = components()
+    tz = ZoneInfo(comps.settings.timezone)
+    now = datetime.now(tz)
+    day_start = now.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+    stats = comps.sessions.stats(day_start)
+    stats["timezone"] = comps.settings.timezone
+    return jsonify(stats)

@@ -1,0 +1,110 @@
+"""JWT login and the role checks every endpoint and socket goes through."""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+from flask import current_app, g, request
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from domain.errors import Forbidden, Unauthorized
+from domain.states import Role
+
+ALGORITHM = "HS256"
+#: Compared against when the user does not exist, so timing does not tell.
+_DUMMY_HASH = generate_password_hash("not-a-real-password")
+
+
+class TokenExpired(Unauthorized):
+    code = "token_expired"
+
+
+class InvalidToken(Unauthorized):
+    code = "invalid_token"
+
+
+@dataclass(frozen=True)
+class Principal:
+    id: int
+    role: Role
+    username: str
+    nombre: str
+
+    @property
+    def is_gtr(self) -> bool:
+        return self.role is Role.GTR
+
+
+def hash_password(password: str) -> str:
+    return generate_password_hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    return check_password_hash(password_hash or _DUMMY_HASH, password) and bool(password_hash)
+
+
+def issue_token(user: Any, secret: str, expires: int) -> tuple[str, int]:
+    now = int(time.time())
+    exp = now + expires
+    claims = {
+        "sub": str(user.id),
+        "role": user.role,
+        "username": user.username,
+        "nombre": user.nombre,
+        "iat": now,
+        "exp": exp,
+    }
+    return jwt.encode(claims, secret, algorithm=ALGORITHM), exp
+
+
+def decode_token(token: str | None, secret: str) -> Principal:
+    if not token:
+        raise Unauthorized("a bearer token is required")
+    try:
+        claims = jwt.decode(token, secret, algorithms=[ALGORITHM],
+                            options={"require": ["exp", "sub", "role"]})
+        return Principal(
+            id=int(claims["sub"]),
+            role=Role(claims["role"]),
+            username=str(claims.get("username", "")),
+            nombre=str(claims.get("nombre", "")),
+        )
+    except jwt.ExpiredSignatureError:
+        raise TokenExpired("the token has expired; log in again") from None
+    except (jwt.InvalidTokenError, ValueError, KeyError):
+        raise InvalidToken("the token is not valid") from None
+
+
+def bearer_token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def current_user() -> Principal:
+    return g.principal
+
+
+def require(role: Role | None = None) -> Callable:
+    """Authenticate the request; with `role`, also demand that role."""
+
+    def decorator(view: Callable) -> Callable:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any):
+            settings = current_app.config["ALBRU_SETTINGS"]
+            principal = decode_token(bearer_token(), settings.jwt_secret)
+            if role is not None and principal.role is not role:
+                raise Forbidden(f"this needs the {role.value} role")
+            g.principal = principal
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorator

@@ -1,0 +1,71 @@
+"""Flask CLI: `flask --app app init-db`, `seed-demo`, `sweep`."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask
+from sqlalchemy import func, select
+
+from app.auth import hash_password
+from app.factory import components
+from core.clientes import create_user
+from core.models import Base, Cliente, User
+from domain.states import Role
+
+DEMO_CLIENTS = [
+    ("María Quispe", "+51 987 654 321"), ("José Huamán", "+51 912 345 678"),
+    ("Rosa Mamani", "+51 923 456 789"), ("Luis Flores", "+51 934 567 890"),
+    ("Carmen Rojas", "+51 945 678 901"), ("Jorge Díaz", "+51 956 789 012"),
+    ("Ana Torres", "+51 967 890 123"), ("Pedro Chávez", "+51 978 901 234"),
+    ("Lucía Ramos", "+51 989 012 345"), ("Carlos Vargas", "+51 990 123 456"),
+    ("Elena Castillo", "+51 901 234 567"), ("Miguel Espinoza", "+51 913 579 246"),
+    ("Sofía Mendoza", "+51 924 680 135"), ("Diego Salazar", "+51 935 791 468"),
+    ("Valeria Cruz", "+51 946 802 579"), ("Andrés Gutiérrez", "+51 957 913 680"),
+    ("Patricia Silva", "+51 968 024 791"), ("Raúl Paredes", "+51 979 135 802"),
+    ("Gabriela Ríos", "+51 980 246 913"), ("Fernando Aguilar", "+51 991 357 024"),
+]
+
+
+def register(app: Flask) -> None:
+    @app.cli.command("init-db")
+    def init_db() -> None:
+        """Create the tables that do not exist yet."""
+        db = components().db
+        Base.metadata.create_all(db.engine)
+        click.echo(f"schema ready on {db.engine.url.render_as_string(hide_password=True)}")
+
+    @app.cli.command("seed-demo")
+    def seed_demo() -> None:
+        """Demo users (gtr, asesor1..asesor5) and twenty clients; safe to repeat."""
+        comps = components()
+        Base.metadata.create_all(comps.db.engine)
+        password = comps.settings.demo_password
+        users = [("gtr", Role.GTR, "Supervisora GTR")] + [
+            (f"asesor{i}", Role.ASESOR, f"Asesor {i}") for i in range(1, 6)
+        ]
+        with comps.db.transaction() as tx:
+            existing = set(tx.execute(select(User.username)).scalars())
+            for username, role, nombre in users:
+                if username not in existing:
+                    create_user(tx, username=username, password_hash=hash_password(password),
+                                role=role, nombre=nombre)
+            have_clients = tx.execute(select(func.count(Cliente.id))).scalar_one()
+        if have_clients == 0:
+            gtr_id = _user_id(comps, "gtr")
+            comps.clientes._create_many(
+                gtr_id, [{"nombre": n, "telefono": t, "email": None, "documento": None,
+                          "notas": None} for n, t in DEMO_CLIENTS], action="seed")
+        click.echo("Demo logins (POST /api/auth/login):")
+        for username, role, _ in users:
+            click.echo(f"  {username:<8} / {password}   role={role.value}")
+        click.echo(f"Clients in the database: {max(have_clients, len(DEMO_CLIENTS))}")
+
+    @app.cli.command("sweep")
+    def sweep() -> None:
+        """Run the periodic sweep once (time out overdue, release orphans, resync Redis)."""
+        click.echo(components().sessions.sweep())
+
+
+def _user_id(comps, username: str) -> int:
+    with comps.db.transaction() as tx:
+        return tx.execute(select(User.id).where(User.username == username)).scalar_one()

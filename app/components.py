@@ -1,0 +1,39 @@
+"""The process-wide parts every edge uses, built once per process from Settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis
+
+from app.settings import Settings
+from core.cache import SessionCache, make_redis
+from core.clientes import ClienteService
+from core.db import Database
+from core.publisher import Publisher
+from core.sessions import ArmTimeout, SessionService
+
+
+@dataclass
+class Components:
+    settings: Settings
+    db: Database
+    redis: redis.Redis
+    publisher: Publisher
+    sessions: SessionService
+    clientes: ClienteService
+
+    @classmethod
+    def build(cls, settings: Settings, arm_timeout: ArmTimeout) -> Components:
+        db = Database(settings.database_url, pool_size=settings.db_pool_size)
+        client = make_redis(settings.redis_url)
+        publisher = Publisher(settings.redis_url, settings.socketio_channel)
+        cache = SessionCache(client, settings.key_prefix)
+        return cls(
+            settings=settings,
+            db=db,
+            redis=client,
+            publisher=publisher,
+            sessions=SessionService(db, cache, publisher, arm_timeout, settings.session_timeout),
+            clientes=ClienteService(db, publisher),
+        )

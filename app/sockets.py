@@ -1,0 +1,166 @@
+"""Socket.IO edge: authenticate, put the user in their rooms, hand off.
+
+Rooms are chosen by the server from the token (gtr-room; asesor-room and
+asesor-{id}); a client cannot join a room by asking. Connection counts are
+published per process to Redis, so /api/ws-stats sums every web process."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import time
+from typing import Any
+
+from flask import Flask, current_app, request
+from flask_socketio import SocketIO, join_room
+
+from app.auth import decode_token
+from app.settings import Settings
+from domain.errors import DomainError
+from domain.events import ASESOR_ROOM, GTR_ROOM, asesor_room
+from domain.states import Role
+
+log = logging.getLogger(__name__)
+
+socketio = SocketIO()
+NODE_ID = f"{socket.gethostname()}:{os.getpid()}"
+_principals: dict[str, Any] = {}  # sid -> Principal, for this process' own connections
+STATS_EVERY = 10.0
+
+
+def init_socketio(app: Flask, settings: Settings) -> None:
+    socketio.init_app(
+        app,
+        async_mode=settings.async_mode,
+        message_queue=settings.redis_url,
+        channel=settings.socketio_channel,
+        cors_allowed_origins=origin_checker(settings.frontend_urls),
+        ping_interval=settings.ping_interval,
+        ping_timeout=settings.ping_timeout,
+        json=None,
+    )
+
+
+def origin_checker(allowed: tuple[str, ...]):
+    """Browsers may connect from FRONTEND_URL (comma list, or *) or from the
+    server's own origin (the UI served by Flask); other origins are refused."""
+
+    def check(origin: str | None, environ: dict) -> bool:
+        if origin is None or "*" in allowed:
+            return True
+        origin = origin.rstrip("/")
+        own = f"{environ.get('wsgi.url_scheme', 'http')}://{environ.get('HTTP_HOST', '')}"
+        return origin in allowed or origin == own
+
+    return check
+
+
+def _node_key(prefix: str, node: str = NODE_ID) -> str:
+    return f"{prefix}:ws:node:{node}"
+
+
+def local_stats() -> dict[str, Any]:
+    rooms = socketio.server.manager.rooms.get("/", {}) if socketio.server else {}
+    per_room = {
+        name: len(members)
+        for name, members in rooms.items()
+        if isinstance(name, str) and (name in (GTR_ROOM, ASESOR_ROOM) or name.startswith("asesor-"))
+    }
+    return {"node": NODE_ID, "connections": len(rooms.get(None, {})), "rooms": per_room,
+            "ts": time.time()}
+
+
+def publish_stats(app: Flask) -> None:
+    comps = app.extensions["albru"]
+    try:
+        comps.redis.set(_node_key(comps.settings.key_prefix), json.dumps(local_stats()),
+                        ex=int(STATS_EVERY * 3))
+    except Exception as exc:  # noqa: BLE001 - statistics must never break a connection
+        log.debug("ws stats not published: %s", exc)
+
+
+def ws_stats(comps) -> dict[str, Any]:
+    """Connections per room and per process, summed over the live web processes."""
+    nodes = []
+    for key in comps.redis.scan_iter(match=_node_key(comps.settings.key_prefix, "*"), count=100):
+        raw = comps.redis.get(key)
+        if raw:
+            nodes.append(json.loads(raw))
+    rooms: dict[str, int] = {}
+    for node in nodes:
+        for name, count in node["rooms"].items():
+            rooms[name] = rooms.get(name, 0) + count
+    return {
+        "connections": sum(n["connections"] for n in nodes),
+        "rooms": rooms,
+        "nodes": sorted(nodes, key=lambda n: n["node"]),
+    }
+
+
+def _stats_loop(app: Flask) -> None:
+    while True:
+        publish_stats(app)
+        socketio.sleep(STATS_EVERY)
+
+
+_loop_started = False
+
+
+@socketio.on("connect")
+def on_connect(auth: Any = None):
+    global _loop_started
+    app = current_app._get_current_object()
+    settings: Settings = app.config["ALBRU_SETTINGS"]
+    token = auth.get("token") if isinstance(auth, dict) else None
+    try:
+        principal = decode_token(token if isinstance(token, str) else None, settings.jwt_secret)
+    except DomainError as exc:
+        raise ConnectionRefusedError({"error": exc.code, "message": exc.message}) from None
+    if principal.role is Role.GTR:
+        join_room(GTR_ROOM)
+    else:
+        join_room(ASESOR_ROOM)
+        join_room(asesor_room(principal.id))
+    _principals[request.sid] = principal
+    if not _loop_started:
+        _loop_started = True
+        socketio.start_background_task(_stats_loop, app)
+    publish_stats(app)
+    return True
+
+
+@socketio.on("disconnect")
+def on_disconnect(*_args: Any):
+    _principals.pop(request.sid, None)
+    publish_stats(current_app._get_current_object())
+
+
+@socketio.on("join")
+def on_join(*_args: Any):
+    """Rooms follow from the token; asking for one is refused, never granted."""
+    return {"error": "forbidden", "message": "rooms are assigned by the server"}
+
+
+@socketio.on("heartbeat")
+def on_heartbeat(data: Any = None):
+    """The same heartbeat as POST /api/sessions/heartbeat, over the socket."""
+    principal = _principals.get(request.sid)
+    if principal is None or principal.role is not Role.ASESOR:
+        return {"error": "forbidden", "message": "only an advisor sends heartbeats"}
+    cliente_id = data.get("cliente_id") if isinstance(data, dict) else None
+    if not isinstance(cliente_id, int) or isinstance(cliente_id, bool) or cliente_id <= 0:
+        return {"error": "validation_error", "field": "cliente_id",
+                "message": "cliente_id must be a positive integer"}
+    try:
+        out = current_app.extensions["albru"].sessions.heartbeat(principal.id, cliente_id)
+    except DomainError as exc:
+        return {"error": exc.code, "message": exc.message, **exc.details}
+    return out.session
+
+
+@socketio.on_error_default
+def on_error(exc: Exception):
+    log.exception("socket handler failed: %s", exc)
+    return {"error": "internal_error", "message": "unexpected server error"}

@@ -1,0 +1,40 @@
+"""Celery settings (lowercase, as Celery wants them), from the same Settings
+the web process uses. `tasks.celery_init_app` applies `from_settings`; the
+module-level names serve `celery --config celery_config` and Flower."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.settings import Settings
+
+
+def from_settings(s: Settings) -> dict[str, Any]:
+    return {
+        "broker_url": s.redis_url,
+        "broker_connection_retry_on_startup": True,
+        # A countdown task is held unacknowledged until it runs; it must not be
+        # handed to another worker before then (duplicates are harmless anyway).
+        "broker_transport_options": {"visibility_timeout": max(3600, int(s.session_timeout * 2))},
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "task_ignore_result": True,
+        "result_backend": None,
+        "worker_send_task_events": True,  # Flower sees tasks
+        "task_send_sent_event": True,
+        "worker_hijack_root_logger": False,
+        "enable_utc": True,
+        "timezone": "UTC",
+        "beat_schedule": {
+            "seguimiento-sweep": {
+                "task": "albru.sweep",
+                "schedule": s.worker_interval,
+                # A sweep nobody ran in time is superseded by the next one.
+                "options": {"expires": s.worker_interval},
+            }
+        },
+    }
+
+
+globals().update(from_settings(Settings.from_env()))

@@ -1,0 +1,37 @@
+"""Session tasks: the per-session timeout and the periodic sweep.
+
+ONE pending timeout task per session: heartbeats never revoke or resend it;
+when it wakes before the (moved) deadline it re-arms itself for the time
+left. Revoking on every heartbeat made timeouts fire minutes late under load
+(see README, "Timeouts")."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from flask import current_app
+
+log = logging.getLogger(__name__)
+
+
+def _sessions():
+    return current_app.extensions["albru"].sessions
+
+
+@shared_task(name="albru.session_timeout", ignore_result=True)
+def session_timeout(session_id: str, cliente_id: int) -> str:
+    decision = _sessions().expire(session_id)
+    if decision.action == "rearm":
+        session_timeout.apply_async((session_id, cliente_id), countdown=decision.delay)
+    return decision.action
+
+
+@shared_task(name="albru.sweep", ignore_result=True)
+def sweep() -> dict:
+    return _sessions().sweep()
+
+
+def arm_timeout(session_id: str, cliente_id: int, delay: float) -> None:
+    """Schedule the session's timeout task (called after the start commits)."""
+    session_timeout.apply_async((session_id, cliente_id), countdown=delay)

@@ -1,0 +1,16 @@
+"""The `celery -A tasks.worker` target: one Flask app, its Celery app."""
+
+from __future__ import annotations
+
+from celery.signals import worker_process_init
+
+from app import create_app
+
+flask_app = create_app(role="worker")
+celery_app = flask_app.extensions["celery"]
+
+
+@worker_process_init.connect
+def _fresh_connections(**_kwargs) -> None:
+    """A forked pool process must not share the parent's database sockets."""
+    flask_app.extensions["albru"].db.engine.dispose(close=False)
