@@ -1,0 +1,124 @@
+"""The real system for tests: web (Socket.IO server), Celery worker and beat
+as separate processes on the chosen database and Redis."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import requests
+
+from tests.backends import Backends, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+CELERY = [PY, "-m", "celery", "-A", "tasks.worker"]
+
+
+class Stack:
+    def __init__(self, backends: Backends, logdir: Path, **overrides: str) -> None:
+        self.backends = backends
+        self.logdir = logdir
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        run = uuid.uuid4().hex[:8]
+        self.env = {
+            **os.environ,
+            "APP_ENV": "test",
+            "DATABASE_URL": backends.database_url,
+            "REDIS_URL": backends.redis_url,
+            "SESSION_TIMEOUT": "3",
+            "WORKER_INTERVAL": "1000",
+            "PORT": str(self.port),
+            "HOST": "127.0.0.1",
+            "SOCKETIO_CHANNEL": f"albru-test-{run}",
+            "KEY_PREFIX": f"albru-test-{run}",
+            "JWT_SECRET": f"test-secret-{run}-{uuid.uuid4().hex}",
+            "ASYNC_MODE": os.environ.get("TEST_ASYNC_MODE", "eventlet"),
+            "LOG_LEVEL": "INFO",
+            "PYTHONUNBUFFERED": "1",
+            "DOTENV_PATH": "/nonexistent",
+        }
+        self.env.update(overrides)
+        self.procs: dict[str, subprocess.Popen] = {}
+        self._logs: dict[str, object] = {}
+
+    @property
+    def session_timeout(self) -> float:
+        return float(self.env["SESSION_TIMEOUT"])
+
+    @property
+    def worker_interval(self) -> float:
+        return int(self.env["WORKER_INTERVAL"]) / 1000
+
+    def _spawn(self, name: str, cmd: list[str]) -> subprocess.Popen:
+        log = open(self.logdir / f"{name}.log", "ab")  # noqa: SIM115 - closed in stop()
+        self._logs[name] = log
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        self.procs[name] = proc
+        return proc
+
+    def start_web(self) -> None:
+        self._spawn("web", [PY, "-m", "app.server"])
+
+    def start_worker(self) -> None:
+        self._spawn("worker", CELERY + ["worker", "--loglevel=INFO", "--concurrency=2",
+                                        "-E", "--without-mingle", "--without-gossip",
+                                        "-n", f"test-{uuid.uuid4().hex[:6]}@%h"])
+
+    def start_beat(self) -> None:
+        self._spawn("beat", CELERY + ["beat", "--loglevel=INFO",
+                                      "-s", str(self.logdir / "celerybeat-schedule")])
+
+    def start(self) -> Stack:
+        self.start_web()
+        self.start_worker()
+        self.start_beat()
+        self.wait_healthy()
+        return self
+
+    def wait_healthy(self, timeout: float = 60) -> dict:
+        deadline = time.time() + timeout
+        last = None
+        while time.time() < deadline:
+            for name, proc in self.procs.items():
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{name} exited with {proc.returncode}; see {self.logdir}")
+            try:
+                r = requests.get(f"{self.base_url}/api/health", timeout=3)
+                last = r.json()
+                if r.status_code == 200:
+                    return last
+            except requests.RequestException as exc:
+                last = str(exc)
+            time.sleep(0.3)
+        raise RuntimeError(f"stack not healthy after {timeout}s: {last}; logs in {self.logdir}")
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        proc = self.procs.pop(name)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        for name in list(self.procs):
+            proc = self.procs[name]
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                    proc.wait(timeout=15)
+                except (ProcessLookupError, subprocess.TimeoutExpired):
+                    os.killpg(proc.pid, signal.SIGKILL)
+            self.procs.pop(name)
+        for log in self._logs.values():
+            log.close()
+
+    def log(self, name: str) -> str:
+        return (self.logdir / f"{name}.log").read_text(errors="replace")

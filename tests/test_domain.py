@@ -1,0 +1,91 @@
+"""Pure rules, in-process: states, leases, event routing, settings."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.settings import Settings, SettingsError
+from domain import lease
+from domain.events import Event, rooms_for
+from domain.states import Estado, Resultado, asesor_after_end, can_derive, can_start
+
+
+def test_only_a_derived_client_can_be_started_by_its_advisor_or_anyone_from_the_pool():
+    assert can_start("derivado", 7, 7)
+    assert can_start("derivado", None, 7)
+    assert not can_start("derivado", 8, 7)
+    for estado in ("nuevo", "en_gestion", "gestionado", "no_gestionado", "cerrado"):
+        assert not can_start(estado, 7, 7)
+
+
+def test_derivable_states():
+    assert {e for e in Estado if can_derive(e)} == {Estado.NUEVO, Estado.DERIVADO,
+                                                    Estado.NO_GESTIONADO}
+
+
+def test_no_gestionado_clears_the_advisor_other_results_keep_it():
+    assert asesor_after_end(Resultado.NO_GESTIONADO, 3) is None
+    assert asesor_after_end(Resultado.GESTIONADO, 3) == 3
+    assert asesor_after_end(Resultado.CERRADO, 3) == 3
+
+
+def test_timeout_decision_never_expires_before_the_deadline():
+    assert lease.decide_timeout(active=True, deadline=100.0, now=99.999).action == "rearm"
+    assert lease.decide_timeout(active=True, deadline=100.0, now=100.0).action == "expire"
+    assert lease.decide_timeout(active=False, deadline=100.0, now=200.0).action == "noop"
+    rearm = lease.decide_timeout(active=True, deadline=100.0, now=90.0)
+    assert rearm.delay == pytest.approx(10.0 + lease.REARM_MARGIN)
+
+
+def test_seconds_left_is_never_negative():
+    assert lease.seconds_left(10.0, 12.0) == 0.0
+    assert lease.seconds_left(10.0, 7.5) == 2.5
+
+
+def test_rooms():
+    assert rooms_for(Event.CLIENT_IN_GESTION, asesor_id=4) == ["gtr-room", "asesor-4"]
+    assert rooms_for(Event.CLIENT_DERIVED, asesor_id=None, pool=True) == ["gtr-room",
+                                                                           "asesor-room"]
+    assert rooms_for(Event.CLIENT_CREATED, asesor_id=4) == ["gtr-room"]
+
+
+def test_settings_follow_the_seed_names_and_units():
+    s = Settings.from_env({
+        "DB_HOST": "db", "DB_PORT": "3307", "DB_USER": "albru", "DB_PASSWORD": "p@ss",
+        "DB_NAME": "albru_crm", "REDIS_HOST": "redis", "REDIS_PASSWORD": "r:pw",
+        "SESSION_TIMEOUT": "600", "WORKER_INTERVAL": "30000", "PORT": "3001",
+        "FRONTEND_URL": "http://localhost:5174",
+    })
+    assert s.database_url == "mysql+pymysql://albru:p%40ss@db:3307/albru_crm?charset=utf8mb4"
+    assert s.redis_url == "redis://:r%3Apw@redis:6379/0"
+    assert (s.session_timeout, s.worker_interval, s.port) == (600.0, 30.0, 3001)
+    assert s.frontend_urls == ("http://localhost:5174",)
+
+
+def test_urls_win_over_parts():
+    s = Settings.from_env({"DATABASE_URL": "mysql://u:p@h/d", "DB_HOST": "x",
+                           "REDIS_URL": "redis://h:1/2"})
+    assert s.database_url == "mysql+pymysql://u:p@h/d"
+    assert s.redis_url == "redis://h:1/2"
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"APP_ENV": "production", "DATABASE_URL": "mysql://a/b", "REDIS_URL": "redis://r"},
+     "JWT_SECRET"),
+    ({"NODE_ENV": "production", "JWT_SECRET": "x" * 40}, "production needs a database"),
+    ({"APP_ENV": "production", "DB_HOST": "db", "REDIS_URL": "redis://r",
+      "JWT_SECRET": "x" * 40}, "DB_PASSWORD"),
+    ({"SESSION_TIMEOUT": "ten"}, "SESSION_TIMEOUT"),
+    ({"WORKER_INTERVAL": "5"}, "WORKER_INTERVAL"),
+    ({"ASYNC_MODE": "asyncio"}, "ASYNC_MODE"),
+    ({"TIMEZONE": "Mars/Olympus"}, "TIMEZONE"),
+])
+def test_bad_or_missing_settings_fail_at_start(env, message):
+    with pytest.raises(SettingsError, match=message):
+        Settings.from_env(env)
+
+
+def test_development_defaults_are_embedded_and_safe():
+    s = Settings.from_env({})
+    assert s.database_url.startswith("sqlite:///") and s.redis_url.startswith("redis://")
+    assert not s.production and s.async_mode == "eventlet"
