@@ -120,15 +120,16 @@ def main() -> int:
                 stopping.set()
                 break
         stopping.wait(0.5)
-    for name in ("flower", "beat", "worker", "web", "redis"):
-        proc = procs.get(name)
-        if proc and proc.poll() is None:
+    # The private Redis goes last: a worker hands its pending tasks back to it.
+    for group in (("flower", "beat", "worker", "web"), ("redis",)):
+        running = [procs[n] for n in group if n in procs and procs[n].poll() is None]
+        for proc in running:
             os.killpg(proc.pid, signal.SIGTERM)
-    for proc in procs.values():
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+        for proc in running:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
     return code
 
 
