@@ -28,6 +28,9 @@ def login():
         "expires_at": exp,
         "user": {"id": user.id, "username": user.username, "nombre": user.nombre,
                  "role": user.role},
+        # what the front end needs to keep a session alive
+        "session": {"timeout": comps.settings.session_timeout,
+                    "heartbeat_interval": comps.settings.heartbeat_interval},
     })
 
 
