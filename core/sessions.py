@@ -170,6 +170,22 @@ class SessionService:
 
     # ---------------------------------------------------------- transitions
 
+    @staticmethod
+    def _update_live(tx: Session, session_id: str, **values: Any) -> int:
+        """Change a session only while it is live by the database clock: the
+        precondition that makes a late heartbeat or end lose to the timeout."""
+        return tx.execute(
+            update(GestionSession)
+            .where(
+                GestionSession.id == session_id,
+                GestionSession.status == ACTIVE,
+                GestionSession.deadline_at > db_now(),
+            )
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+
+
     def start(self, asesor_id: int, cliente_id: int) -> Outcome:
         """Open a client: exactly one advisor wins a race, the others learn who."""
         sid = uuid.uuid4().hex
@@ -255,20 +271,13 @@ class SessionService:
         """Push the deadline forward. A session past its deadline is dead: no revival."""
         with self.db.transaction() as tx:
             sess, _ = self._own_live_session(tx, asesor_id, cliente_id, session_id)
-            done = tx.execute(
-                update(GestionSession)
-                .where(
-                    GestionSession.id == sess.id,
-                    GestionSession.status == ACTIVE,
-                    GestionSession.deadline_at > db_now(),
-                )
-                .values(
-                    last_activity_at=db_now(),
-                    deadline_at=db_now() + self.timeout,
-                    heartbeats=GestionSession.heartbeats + 1,
-                )
-                .execution_options(synchronize_session=False)
-            ).rowcount
+            done = self._update_live(
+                tx,
+                sess.id,
+                last_activity_at=db_now(),
+                deadline_at=db_now() + self.timeout,
+                heartbeats=GestionSession.heartbeats + 1,
+            )
             if not done:  # lost a race with the timeout or an end
                 self._own_live_session(tx, asesor_id, cliente_id, session_id)
                 raise SessionExpired("the session has expired")  # pragma: no cover
@@ -312,21 +321,14 @@ class SessionService:
     ) -> Outcome:
         with self.db.transaction() as tx:
             sess, _ = self._own_live_session(tx, asesor_id, cliente_id, session_id)
-            done = tx.execute(
-                update(GestionSession)
-                .where(
-                    GestionSession.id == sess.id,
-                    GestionSession.status == ACTIVE,
-                    GestionSession.deadline_at > db_now(),
-                )
-                .values(
-                    status=SessionStatus.COMPLETED.value,
-                    ended_at=db_now(),
-                    resultado=resultado.value,
-                    notas=notas,
-                )
-                .execution_options(synchronize_session=False)
-            ).rowcount
+            done = self._update_live(
+                tx,
+                sess.id,
+                status=SessionStatus.COMPLETED.value,
+                ended_at=db_now(),
+                resultado=resultado.value,
+                notas=notas,
+            )
             if not done:
                 self._own_live_session(tx, asesor_id, cliente_id, session_id)
                 raise SessionExpired("the session has expired")  # pragma: no cover
