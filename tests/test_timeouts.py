@@ -158,6 +158,10 @@ def test_kill_9_worker_loses_no_session(factory, api, listen, stack):
     time.sleep(max(0.0, last_deadline - time.time()) + 1.0)
     # nobody ran the timeouts: the sessions are overdue but still held
     assert all(factory.get_cliente(cid).estado == "en_gestion" for cid in started)
+    health = api.get("/api/health")
+    assert health.status_code == 503
+    assert health.json()["checks"]["workers"]["ok"] is False
+    assert health.json()["checks"]["database"]["ok"] is True
 
     spawned = time.time()
     stack.start_worker()

@@ -1,0 +1,36 @@
+"""A process started without its production secrets refuses to start, with a
+message that says what is missing (and never listens)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BASE = {k: v for k, v in os.environ.items()
+        if k not in ("JWT_SECRET", "DATABASE_URL", "REDIS_URL", "DB_HOST", "REDIS_HOST")}
+
+
+@pytest.mark.parametrize("cmd", [
+    [sys.executable, "-m", "app.server"],
+    [sys.executable, "-m", "celery", "-A", "tasks.worker", "worker", "--loglevel=INFO"],
+    [sys.executable, "-m", "flask", "--app", "app", "init-db"],
+])
+def test_production_without_secrets_fails_fast(cmd):
+    env = {**BASE, "APP_ENV": "production", "DATABASE_URL": "mysql://u:p@127.0.0.1:1/x",
+           "REDIS_URL": "redis://127.0.0.1:1/0", "DOTENV_PATH": "/nonexistent"}
+    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert "JWT_SECRET" in done.stdout + done.stderr
+
+
+def test_a_wrong_setting_is_named():
+    env = {**BASE, "SESSION_TIMEOUT": "ten minutes", "DOTENV_PATH": "/nonexistent"}
+    done = subprocess.run([sys.executable, "-m", "app.server"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert "SESSION_TIMEOUT must be a number" in done.stderr
