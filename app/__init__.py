@@ -13,9 +13,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from app.settings import Settings
 
 
-def create_app(settings: Settings | None = None, *, role: str = "web") -> Flask:
-    """Build the Flask app. `role` is "web" (REST + Socket.IO server) or
-    "worker" (Celery: no Socket.IO server, pushes go through the message queue)."""
+def create_app(settings: Settings | None = None, *, role: str = "cli") -> Flask:
+    """Build the Flask app. `role` is "web" (REST + Socket.IO server, used by
+    `python -m app.server`), "worker" (Celery) or "cli" (`flask --app app ...`);
+    only "web" runs a Socket.IO server, the others push through the message queue."""
     from app.factory import build_app
 
     return build_app(settings, role=role)

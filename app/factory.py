@@ -17,7 +17,7 @@ def configure_logging(settings: Settings) -> None:
     )
 
 
-def build_app(settings: Settings | None = None, *, role: str = "web") -> Flask:
+def build_app(settings: Settings | None = None, *, role: str = "cli") -> Flask:
     settings = settings or Settings.from_env()
     configure_logging(settings)
     app = Flask("albru")

@@ -24,7 +24,7 @@ def main() -> None:
     from app import create_app
     from app.sockets import socketio
 
-    app = create_app(settings)
+    app = create_app(settings, role="web")
     socketio.run(app, host=settings.host, port=settings.port, log_output=False,
                  allow_unsafe_werkzeug=settings.async_mode == "threading")
 
