@@ -80,6 +80,20 @@ def decode_token(token: str | None, secret: str) -> Principal:
         raise InvalidToken("the token is not valid") from None
 
 
+def authenticate(token: str | None, secret: str) -> Principal:
+    """A valid signature is not enough: the user must still exist, be active
+    and have the role the token claims (a deactivated advisor is out at once)."""
+    from app.factory import components
+    from core.models import User
+
+    principal = decode_token(token, secret)
+    with components().db.transaction() as tx:
+        user = tx.get(User, principal.id)
+        if user is None or not user.active or user.role != principal.role.value:
+            raise InvalidToken("the token's user is unknown, inactive or has another role")
+    return principal
+
+
 def bearer_token() -> str | None:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
@@ -99,7 +113,7 @@ def require(role: Role | None = None) -> Callable:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any):
             settings = current_app.config["ALBRU_SETTINGS"]
-            principal = decode_token(bearer_token(), settings.jwt_secret)
+            principal = authenticate(bearer_token(), settings.jwt_secret)
             if role is not None and principal.role is not role:
                 raise Forbidden(f"this needs the {role.value} role")
             g.principal = principal

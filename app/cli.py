@@ -58,7 +58,9 @@ def register(app: Flask) -> None:
         click.echo("Demo logins (POST /api/auth/login):")
         for username, role, _ in users:
             click.echo(f"  {username:<8} / {password}   role={role.value}")
-        click.echo(f"Clients in the database: {max(have_clients, len(DEMO_CLIENTS))}")
+        with comps.db.transaction() as tx:
+            total = tx.execute(select(func.count(Cliente.id))).scalar_one()
+        click.echo(f"Clients in the database: {total}")
 
     @app.cli.command("sweep")
     def sweep() -> None:

@@ -14,9 +14,9 @@ import time
 from typing import Any
 
 from flask import Flask, current_app, request
-from flask_socketio import SocketIO, join_room
+from flask_socketio import ConnectionRefusedError, SocketIO, join_room  # noqa: A004
 
-from app.auth import decode_token
+from app.auth import authenticate
 from app.settings import Settings
 from domain.errors import DomainError
 from domain.events import ASESOR_ROOM, GTR_ROOM, asesor_room
@@ -61,21 +61,25 @@ def _node_key(prefix: str, node: str = NODE_ID) -> str:
     return f"{prefix}:ws:node:{node}"
 
 
-def local_stats() -> dict[str, Any]:
+def local_stats(leaving: str | None = None) -> dict[str, Any]:
+    """This process' connections per room; `leaving` is a sid being disconnected
+    (still in its rooms while its disconnect handler runs)."""
     rooms = socketio.server.manager.rooms.get("/", {}) if socketio.server else {}
     per_room = {
-        name: len(members)
+        name: sum(1 for sid in members if sid != leaving)
         for name, members in rooms.items()
         if isinstance(name, str) and (name in (GTR_ROOM, ASESOR_ROOM) or name.startswith("asesor-"))
     }
-    return {"node": NODE_ID, "connections": len(rooms.get(None, {})), "rooms": per_room,
+    everyone = rooms.get(None, {})
+    return {"node": NODE_ID, "connections": sum(1 for sid in everyone if sid != leaving),
+            "rooms": per_room,
             "ts": time.time()}
 
 
-def publish_stats(app: Flask) -> None:
+def publish_stats(app: Flask, leaving: str | None = None) -> None:
     comps = app.extensions["albru"]
     try:
-        comps.redis.set(_node_key(comps.settings.key_prefix), json.dumps(local_stats()),
+        comps.redis.set(_node_key(comps.settings.key_prefix), json.dumps(local_stats(leaving)),
                         ex=int(STATS_EVERY * 3))
     except Exception as exc:  # noqa: BLE001 - statistics must never break a connection
         log.debug("ws stats not published: %s", exc)
@@ -115,7 +119,7 @@ def on_connect(auth: Any = None):
     settings: Settings = app.config["ALBRU_SETTINGS"]
     token = auth.get("token") if isinstance(auth, dict) else None
     try:
-        principal = decode_token(token if isinstance(token, str) else None, settings.jwt_secret)
+        principal = authenticate(token if isinstance(token, str) else None, settings.jwt_secret)
     except DomainError as exc:
         raise ConnectionRefusedError({"error": exc.code, "message": exc.message}) from None
     if principal.role is Role.GTR:
@@ -134,7 +138,7 @@ def on_connect(auth: Any = None):
 @socketio.on("disconnect")
 def on_disconnect(*_args: Any):
     _principals.pop(request.sid, None)
-    publish_stats(current_app._get_current_object())
+    publish_stats(current_app._get_current_object(), leaving=request.sid)
 
 
 @socketio.on("join")

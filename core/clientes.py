@@ -126,7 +126,8 @@ class ClienteService:
                                    expected=list(CSV_COLUMNS))
         reader.fieldnames = header
         rows: list[dict[str, Any]] = []
-        for line_no, raw in enumerate(reader, start=2):
+        for raw in reader:
+            line_no = reader.line_num  # blank lines are skipped, so count as the file does
             if None in raw:
                 raise ValidationFailed(f"line {line_no} has too many values", field="file",
                                        line=line_no)

@@ -3,6 +3,7 @@ for a live session, harmless when duplicated, and recovered after kill -9."""
 
 from __future__ import annotations
 
+import signal
 import statistics
 import time
 
@@ -111,7 +112,15 @@ def test_a_duplicated_or_stale_timeout_task_is_harmless(factory, api, stack):
     assert [e.action for e in factory.audit_of(live.id)].count("timeout") == 1
 
 
-def test_sweep_releases_orphans_and_resyncs_redis(factory, api, rds, stack):
+@pytest.fixture
+def beat_paused(stack):
+    """No scheduled sweep while a test proves what POST /api/sessions/sync does."""
+    stack.kill("beat", signal.SIGTERM)
+    yield
+    stack.start_beat()
+
+
+def test_sweep_releases_orphans_and_resyncs_redis(factory, api, rds, stack, beat_paused):
     gtr, asesor = factory.gtr(), factory.asesor()
     g = factory.token(gtr)
     orphan = factory.cliente("en_gestion", asesor.id)  # locked, no session behind it
