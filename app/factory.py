@@ -35,7 +35,9 @@ def build_app(settings: Settings | None = None, *, role: str = "cli") -> Flask:
     app.extensions["albru"] = Components.build(settings, arm_timeout=arm_timeout)
 
     from app import cli, errors
-    from app.api import register_blueprints
+    from app.api import IdConverter, register_blueprints
+
+    app.url_map.converters["id"] = IdConverter
 
     errors.register(app)
     register_blueprints(app)

@@ -93,6 +93,8 @@ class Backends:
 
 
 def _local_mysql() -> str | None:
+    if os.environ.get("ALBRU_TEST_EMBEDDED"):
+        return None
     host = os.environ.get("TEST_MYSQL_HOST", "127.0.0.1")
     try:
         conn = pymysql.connect(host=host, port=3306, user="root", password="", connect_timeout=2)
@@ -106,6 +108,8 @@ def _local_mysql() -> str | None:
 
 
 def _local_redis() -> str | None:
+    if os.environ.get("ALBRU_TEST_EMBEDDED"):
+        return None
     for number in TEST_REDIS_DBS:
         url = f"redis://127.0.0.1:6379/{number}"
         try:

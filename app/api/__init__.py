@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from flask import Flask, g, request
+from werkzeug.routing import IntegerConverter
 
 from domain.states import Role
 
 #: Endpoints that manage the session themselves: no extra activity touch.
 _SESSION_ENDPOINTS = {"sessions.start", "sessions.heartbeat", "sessions.end",
                       "sessions.restore", "sessions.release"}
+
+
+class IdConverter(IntegerConverter):
+    """A row id in a path: 1 .. 2^31-1, else 404 (no database ever sees it)."""
+
+    def __init__(self, url_map, *args, **kwargs) -> None:
+        super().__init__(url_map, min=1, max=2_147_483_647)
 
 
 def register_blueprints(app: Flask) -> None:

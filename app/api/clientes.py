@@ -45,7 +45,7 @@ def list_clientes():
     ))
 
 
-@bp.get("/clientes/<int:cliente_id>")
+@bp.get("/clientes/<id:cliente_id>")
 @require()
 def get_cliente(cliente_id: int):
     view = components().clientes.get(cliente_id)
@@ -84,7 +84,7 @@ def import_clientes():
     return jsonify({"imported": len(views), "ids": [v["id"] for v in views]}), 201
 
 
-@bp.post("/clientes/<int:cliente_id>/derivar")
+@bp.post("/clientes/<id:cliente_id>/derivar")
 @require(Role.GTR)
 def derivar(cliente_id: int):
     body = parse(DeriveIn, optional=True)

@@ -45,7 +45,7 @@ def end():
     return jsonify(out.session)
 
 
-@bp.get("/status/<int:cliente_id>")
+@bp.get("/status/<id:cliente_id>")
 @require()
 def status(cliente_id: int):
     view = components().sessions.status(cliente_id)
@@ -58,7 +58,7 @@ def status(cliente_id: int):
     return jsonify(view)
 
 
-@bp.post("/restore/<int:cliente_id>")
+@bp.post("/restore/<id:cliente_id>")
 @require()
 def restore(cliente_id: int):
     out = components().sessions.restore(_advisor(), cliente_id)
@@ -79,7 +79,7 @@ def sync():
     return jsonify(components().sessions.sweep())
 
 
-@bp.post("/release/<int:cliente_id>")
+@bp.post("/release/<id:cliente_id>")
 @require(Role.GTR)
 def release(cliente_id: int):
     return jsonify(components().sessions.release(current_user().id, cliente_id))
