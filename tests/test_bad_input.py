@@ -116,17 +116,21 @@ BODY_ENDPOINTS = [("asesor", "/api/sessions/start"), ("asesor", "/api/sessions/h
                   ("asesor", "/api/sessions/end"), ("gtr", "derivar"), ("gtr", "/api/clientes")]
 
 
+def _target(factory, api, w, path):
+    """The client a body endpoint acts on: a fresh one to derive, else a live session."""
+    if path == "derivar":
+        c = factory.cliente()
+        return c, f"/api/clientes/{c.id}/derivar"
+    return _live(factory, api, w.a1, w.t1), path
+
+
 @pytest.mark.parametrize("raw", [b'{"cliente_id": ', b"{'cliente_id': 1}", b"not json",
                                  b'{"cliente_id": 1}}', b"\xff\xfe\x00{", b"[" * 100_000],
                          ids=["truncated", "single-quotes", "text", "trailing", "non-utf8",
                               "deep-nesting"])
 @pytest.mark.parametrize("who,path", BODY_ENDPOINTS, ids=[p for _, p in BODY_ENDPOINTS])
 def test_malformed_json_is_400_invalid_json(factory, api, w, who, path, raw):
-    if path == "derivar":
-        c = factory.cliente()
-        path = f"/api/clientes/{c.id}/derivar"
-    else:
-        c = _live(factory, api, w.a1, w.t1)
+    c, path = _target(factory, api, w, path)
     before = count(factory, Cliente)
     with unchanged(factory, c.id):
         r = api.post(path, w.g if who == "gtr" else w.t1, data=raw,
@@ -139,11 +143,7 @@ def test_malformed_json_is_400_invalid_json(factory, api, w, who, path, raw):
                          ids=["list", "string", "number", "null", "bool"])
 @pytest.mark.parametrize("who,path", BODY_ENDPOINTS, ids=[p for _, p in BODY_ENDPOINTS])
 def test_body_that_is_not_an_object_is_400(factory, api, w, who, path, payload):
-    if path == "derivar":
-        c = factory.cliente()
-        path = f"/api/clientes/{c.id}/derivar"
-    else:
-        c = _live(factory, api, w.a1, w.t1)
+    c, path = _target(factory, api, w, path)
     before = count(factory, Cliente)
     with unchanged(factory, c.id):
         r = api.post(path, w.g if who == "gtr" else w.t1, data=json.dumps(payload),
