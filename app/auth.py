@@ -34,6 +34,7 @@ class Principal:
     role: Role
     username: str
     nombre: str
+    expires_at: float | None = None  # the token's exp: a socket outliving it is closed
 
     @property
     def is_gtr(self) -> bool:
@@ -73,6 +74,7 @@ def decode_token(token: str | None, secret: str) -> Principal:
             role=Role(claims["role"]),
             username=str(claims.get("username", "")),
             nombre=str(claims.get("nombre", "")),
+            expires_at=float(claims["exp"]),
         )
     except jwt.ExpiredSignatureError:
         raise TokenExpired("the token has expired; log in again") from None

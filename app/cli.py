@@ -9,7 +9,8 @@ from sqlalchemy import func, select
 from app.auth import hash_password
 from app.factory import components
 from core.clientes import create_user
-from core.models import Base, Cliente, User
+from core.eventlog import create_schema
+from core.models import Cliente, User
 from domain.states import Role
 
 DEMO_CLIENTS = [
@@ -31,14 +32,14 @@ def register(app: Flask) -> None:
     def init_db() -> None:
         """Create the tables that do not exist yet."""
         db = components().db
-        Base.metadata.create_all(db.engine)
+        create_schema(db)
         click.echo(f"schema ready on {db.engine.url.render_as_string(hide_password=True)}")
 
     @app.cli.command("seed-demo")
     def seed_demo() -> None:
         """Demo users (gtr, asesor1..asesor5) and twenty clients; safe to repeat."""
         comps = components()
-        Base.metadata.create_all(comps.db.engine)
+        create_schema(comps.db)
         password = comps.settings.demo_password
         users = [("gtr", Role.GTR, "Supervisora GTR")] + [
             (f"asesor{i}", Role.ASESOR, f"Asesor {i}") for i in range(1, 6)

@@ -10,6 +10,7 @@ from app.settings import Settings
 from core.cache import SessionCache, make_redis
 from core.clientes import ClienteService
 from core.db import Database
+from core.eventlog import EventLog
 from core.publisher import Publisher
 from core.sessions import ArmTimeout, SessionService
 
@@ -22,6 +23,7 @@ class Components:
     publisher: Publisher
     sessions: SessionService
     clientes: ClienteService
+    events: EventLog
 
     @classmethod
     def build(cls, settings: Settings, arm_timeout: ArmTimeout) -> Components:
@@ -36,4 +38,5 @@ class Components:
             publisher=publisher,
             sessions=SessionService(db, cache, publisher, arm_timeout, settings.session_timeout),
             clientes=ClienteService(db, publisher),
+            events=EventLog(db),
         )

@@ -72,6 +72,8 @@ class Settings:
     log_level: str = "INFO"
     demo_password: str = "demo1234"  # noqa: S105 - demo data only
     db_pool_size: int = 10
+    event_log_max_len: int = 100_000  # events kept for resume ...
+    event_log_max_age: float = 86_400.0  # ... and for at most this many seconds
 
     @property
     def production(self) -> bool:
@@ -164,4 +166,6 @@ class Settings:
             log_level=env.get("LOG_LEVEL", "INFO").strip().upper(),
             demo_password=env.get("DEMO_PASSWORD", "demo1234"),
             db_pool_size=_int(env, "DB_POOL_SIZE", 10),
+            event_log_max_len=_int(env, "EVENT_LOG_MAX_LEN", 100_000, minimum=100),
+            event_log_max_age=_float(env, "EVENT_LOG_MAX_AGE", 86_400.0, minimum=60.0),
         )

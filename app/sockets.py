@@ -1,7 +1,9 @@
 """Socket.IO edge: authenticate, put the user in their rooms, hand off.
 
 Rooms are chosen by the server from the token (gtr-room; asesor-room and
-asesor-{id}); a client cannot join a room by asking. Connection counts are
+asesor-{id}); a client cannot join a room by asking. A client that connects
+with `auth.last_seq` is first sent what it missed (app.realtime), then a
+`resync` event, then live events. Connection and delivery counts are
 published per process to Redis, so /api/ws-stats sums every web process."""
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from flask import Flask, current_app, request
 from flask_socketio import ConnectionRefusedError, SocketIO, join_room  # noqa: A004
 
 from app.auth import authenticate
+from app.realtime import OrderedRedisManager
 from app.settings import Settings
 from domain.errors import DomainError
-from domain.events import ASESOR_ROOM, GTR_ROOM, asesor_room
+from domain.events import ASESOR_ROOM, GTR_ROOM, user_rooms
 from domain.states import Role
 
 log = logging.getLogger(__name__)
@@ -28,14 +31,18 @@ socketio = SocketIO()
 NODE_ID = f"{socket.gethostname()}:{os.getpid()}"
 _principals: dict[str, Any] = {}  # sid -> Principal, for this process' own connections
 STATS_EVERY = 10.0
+EXPIRY_EVERY = 1.0  # how often sockets whose token has expired are closed
+_manager: OrderedRedisManager | None = None
 
 
 def init_socketio(app: Flask, settings: Settings) -> None:
+    global _manager
+    _manager = OrderedRedisManager(settings.redis_url, settings.socketio_channel,
+                                   app.extensions["albru"].events)
     socketio.init_app(
         app,
         async_mode=settings.async_mode,
-        message_queue=settings.redis_url,
-        channel=settings.socketio_channel,
+        client_manager=_manager,
         cors_allowed_origins=origin_checker(settings.frontend_urls),
         ping_interval=settings.ping_interval,
         ping_timeout=settings.ping_timeout,
@@ -73,6 +80,8 @@ def local_stats(leaving: str | None = None) -> dict[str, Any]:
     everyone = rooms.get(None, {})
     return {"node": NODE_ID, "connections": sum(1 for sid in everyone if sid != leaving),
             "rooms": per_room,
+            "delivery": _manager.stats.as_dict() if _manager else {},
+            "last_seq": _manager.last if _manager else None,
             "ts": time.time()}
 
 
@@ -93,20 +102,74 @@ def ws_stats(comps) -> dict[str, Any]:
         if raw:
             nodes.append(json.loads(raw))
     rooms: dict[str, int] = {}
+    delivery: dict[str, int] = {}
     for node in nodes:
         for name, count in node["rooms"].items():
             rooms[name] = rooms.get(name, 0) + count
+        for name, count in node.get("delivery", {}).items():
+            delivery[name] = delivery.get(name, 0) + count
     return {
         "connections": sum(n["connections"] for n in nodes),
         "rooms": rooms,
+        "delivery": delivery,
         "nodes": sorted(nodes, key=lambda n: n["node"]),
     }
 
 
 def _stats_loop(app: Flask) -> None:
+    """Publish this process' figures, and close sockets whose token expired."""
+    last_published = 0.0
     while True:
-        publish_stats(app)
-        socketio.sleep(STATS_EVERY)
+        now = time.time()
+        for sid, principal in list(_principals.items()):
+            if principal.expires_at is not None and principal.expires_at <= now:
+                _close(sid, "token_expired", "the token has expired; log in again")
+        if now - last_published >= STATS_EVERY:
+            publish_stats(app)
+            last_published = now
+        socketio.sleep(EXPIRY_EVERY)
+
+
+def _close(sid: str, code: str, message: str) -> None:
+    """Tell the client why, then disconnect it (it must not reconnect as is)."""
+    _principals.pop(sid, None)
+    try:
+        socketio.server.emit("auth_error", {"error": code, "message": message}, to=sid,
+                             namespace="/", ignore_queue=True)
+        socketio.server.disconnect(sid, namespace="/", ignore_queue=True)
+    except Exception as exc:  # noqa: BLE001 - it may be gone already
+        log.debug("closing %s: %s", sid, exc)
+
+
+def _last_seq(auth: Any) -> tuple[bool, int | None]:
+    """(asked to resume?, the last seq seen). `last_seq: null` asks for a
+    snapshot; a missing key means a plain (seed) client: rooms at once."""
+    if not isinstance(auth, dict) or "last_seq" not in auth:
+        return False, None
+    value = auth["last_seq"]
+    if value is None:
+        return True, None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConnectionRefusedError({"error": "validation_error", "field": "last_seq",
+                                      "message": "last_seq must be null or an integer >= 0"})
+    return True, value
+
+
+def _resume(sid: str, rooms: list[str], last_seen: int | None) -> None:
+    assert _manager is not None
+    try:
+        _manager.resume(sid, rooms, last_seen)
+    except Exception as exc:  # noqa: BLE001 - the client must not hang: tell it
+        log.warning("resume of %s failed: %s", sid, exc)
+        try:
+            socketio.server.emit("resync", {"status": "snapshot_required", "from_seq": last_seen,
+                                            "last_seq": None, "replayed": 0,
+                                            "error": "resume_failed"},
+                                 to=sid, namespace="/", ignore_queue=True)
+            for room in rooms:
+                socketio.server.enter_room(sid, room, namespace="/")
+        except Exception as again:  # noqa: BLE001 - it disconnected meanwhile
+            log.debug("could not tell %s: %s", sid, again)
 
 
 _loop_started = False
@@ -122,11 +185,14 @@ def on_connect(auth: Any = None):
         principal = authenticate(token if isinstance(token, str) else None, settings.jwt_secret)
     except DomainError as exc:
         raise ConnectionRefusedError({"error": exc.code, "message": exc.message}) from None
-    if principal.role is Role.GTR:
-        join_room(GTR_ROOM)
+    resuming, last_seen = _last_seq(auth)
+    rooms = user_rooms(principal.role is Role.GTR, principal.id)
+    if resuming:
+        # After this handler returns, so the replay follows the CONNECT packet.
+        socketio.start_background_task(_resume, request.sid, rooms, last_seen)
     else:
-        join_room(ASESOR_ROOM)
-        join_room(asesor_room(principal.id))
+        for room in rooms:
+            join_room(room)
     _principals[request.sid] = principal
     if not _loop_started:
         _loop_started = True
@@ -151,6 +217,9 @@ def on_join(*_args: Any):
 def on_heartbeat(data: Any = None):
     """The same heartbeat as POST /api/sessions/heartbeat, over the socket."""
     principal = _principals.get(request.sid)
+    if principal is not None and principal.expires_at and principal.expires_at <= time.time():
+        _close(request.sid, "token_expired", "the token has expired; log in again")
+        return {"error": "token_expired", "message": "the token has expired; log in again"}
     if principal is None or principal.role is not Role.ASESOR:
         return {"error": "forbidden", "message": "only an advisor sends heartbeats"}
     cliente_id = data.get("cliente_id") if isinstance(data, dict) else None
@@ -162,6 +231,12 @@ def on_heartbeat(data: Any = None):
     except DomainError as exc:
         return {"error": exc.code, "message": exc.message, **exc.details}
     return out.session
+
+
+@socketio.on("*")
+def on_unknown(event: str, *_args: Any):
+    """An event nobody handles gets an error acknowledgement, not silence."""
+    return {"error": "unknown_event", "message": f"unknown event {str(event)[:64]!r}"}
 
 
 @socketio.on_error_default

@@ -10,10 +10,11 @@ from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from core.db import Database, db_now
+from core.eventlog import record
 from core.models import Cliente, User
 from core.sessions import PushSink, audit
 from domain.errors import InvalidState, NotFound, ValidationFailed
-from domain.events import Event, Push, envelope, rooms_for
+from domain.events import Event, Push, asesor_room, envelope, rooms_for
 from domain.states import DERIVABLE, Estado, Role, can_derive
 
 CSV_COLUMNS = ("nombre", "telefono", "email", "documento", "notas")
@@ -161,15 +162,15 @@ class ClienteService:
                 tx.refresh(c)
             views = [cliente_view(c) for c in created]
             now = float(tx.execute(select(db_now())).scalar_one())
-        self.publisher.publish([
-            Push(
+            push = Push(
                 Event.CLIENT_CREATED,
                 envelope(Event.CLIENT_CREATED, cliente_id=views[0]["id"] if len(views) == 1
                          else None, estado=Estado.NUEVO.value, asesor_id=None, ts=now,
                          count=len(views), ids=[v["id"] for v in views][:1000]),
                 rooms_for(Event.CLIENT_CREATED, asesor_id=None),
             )
-        ])
+            record(tx, [push])
+        self.publisher.publish([push])
         return views
 
     @staticmethod
@@ -210,18 +211,18 @@ class ClienteService:
             tx.expire(pre)
             view = cliente_view(tx.get(Cliente, cliente_id))
             now = float(tx.execute(select(db_now())).scalar_one())
-        rooms = rooms_for(Event.CLIENT_DERIVED, asesor_id=asesor_id, pool=asesor_id is None)
-        if previous is not None and previous != asesor_id:
-            rooms.append(f"asesor-{previous}")  # so it leaves the previous advisor's list
-        self.publisher.publish([
-            Push(
+            rooms = rooms_for(Event.CLIENT_DERIVED, asesor_id=asesor_id, pool=asesor_id is None)
+            if previous is not None and previous != asesor_id:
+                rooms.append(asesor_room(previous))  # so it leaves the previous advisor's list
+            push = Push(
                 Event.CLIENT_DERIVED,
                 envelope(Event.CLIENT_DERIVED, cliente_id=cliente_id, estado=view["estado"],
                          asesor_id=asesor_id, ts=now, pool=asesor_id is None,
                          previous_asesor_id=previous),
                 rooms,
             )
-        ])
+            record(tx, [push])
+        self.publisher.publish([push])
         return view
 
 

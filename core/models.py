@@ -109,3 +109,34 @@ class AuditEntry(Base):
     to_state: Mapped[str | None] = mapped_column(String(16))
     at: Mapped[float] = mapped_column(Double)
     detail: Mapped[dict | None] = mapped_column(JSON)
+
+
+class EventEntry(Base):
+    """The durable, bounded log of pushed events: `seq` is the order every client
+    sees, so a reconnecting client can ask for what it missed."""
+
+    __tablename__ = "event_log"
+    __table_args__ = (
+        Index("ix_event_log_at", "at"),
+        {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_unicode_ci"},
+    )
+
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    )
+    type: Mapped[str] = mapped_column(String(32))
+    cliente_id: Mapped[int | None] = mapped_column(Integer)
+    rooms: Mapped[list] = mapped_column(JSON)
+    payload: Mapped[dict] = mapped_column(JSON)
+    at: Mapped[float] = mapped_column(Double)
+
+
+class EventCounter(Base):
+    """One row holding the last sequence number handed out. Taking the next one
+    locks the row until the transition commits, so sequence order is commit
+    order and a committed `seq` means every smaller one is committed too."""
+
+    __tablename__ = "event_counter"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from core.cache import SessionCache
 from core.db import Database, db_now
+from core.eventlog import record
 from core.models import AuditEntry, Cliente, GestionSession, User
 from domain import lease
 from domain.errors import (
@@ -232,15 +233,16 @@ class SessionService:
             sess, now = self._active(tx, cliente_id)
             assert sess is not None
             view = session_view(sess, now)
+            push = Push(
+                Event.CLIENT_IN_GESTION,
+                envelope(Event.CLIENT_IN_GESTION, cliente_id=cliente_id, session_id=sid,
+                         estado=Estado.EN_GESTION.value, asesor_id=asesor_id,
+                         deadline=view["deadline"], ts=now, pool=pool),
+                rooms_for(Event.CLIENT_IN_GESTION, asesor_id=asesor_id, pool=pool),
+            )
+            record(tx, [push])
         self.cache.put(view, self.timeout)
         self._arm(sid, cliente_id, self.timeout + lease.REARM_MARGIN)
-        push = Push(
-            Event.CLIENT_IN_GESTION,
-            envelope(Event.CLIENT_IN_GESTION, cliente_id=cliente_id, session_id=sid,
-                     estado=Estado.EN_GESTION.value, asesor_id=asesor_id,
-                     deadline=view["deadline"], ts=now, pool=pool),
-            rooms_for(Event.CLIENT_IN_GESTION, asesor_id=asesor_id, pool=pool),
-        )
         self.publisher.publish([push])
         return Outcome(view, created=True, pushes=[push])
 
@@ -351,14 +353,16 @@ class SessionService:
             sess = tx.get(GestionSession, sess.id)
             now = float(tx.execute(select(db_now())).scalar_one())
             view = session_view(sess, now)
+            push = Push(
+                Event.CLIENT_COMPLETED,
+                envelope(Event.CLIENT_COMPLETED, cliente_id=cliente_id, session_id=sess.id,
+                         estado=nuevo, asesor_id=asesor_after_end(resultado, asesor_id),
+                         deadline=None, ts=now, resultado=resultado.value,
+                         previous_asesor_id=asesor_id),
+                rooms_for(Event.CLIENT_COMPLETED, asesor_id=asesor_id),
+            )
+            record(tx, [push])
         self.cache.delete(cliente_id)
-        push = Push(
-            Event.CLIENT_COMPLETED,
-            envelope(Event.CLIENT_COMPLETED, cliente_id=cliente_id, session_id=sess.id,
-                     estado=nuevo, asesor_id=asesor_id, deadline=None, ts=now,
-                     resultado=resultado.value),
-            rooms_for(Event.CLIENT_COMPLETED, asesor_id=asesor_id),
-        )
         self.publisher.publish([push])
         return Outcome(view, pushes=[push])
 
@@ -453,16 +457,18 @@ class SessionService:
         if reason == "timeout":
             log.info("session %s of cliente %s timed out %.3f s after its deadline",
                      sess.id, sess.cliente_id, lateness)
-        return [
+        pushes = [
             Push(
                 Event.CLIENT_RETURNED_TO_GTR,
                 envelope(Event.CLIENT_RETURNED_TO_GTR, cliente_id=sess.cliente_id,
                          session_id=sess.id, estado=Estado.NO_GESTIONADO.value,
-                         asesor_id=sess.asesor_id, deadline=sess.deadline_at, ts=ended_at,
+                         asesor_id=None, deadline=sess.deadline_at, ts=ended_at,
                          reason=reason, previous_asesor_id=sess.asesor_id),
                 rooms_for(Event.CLIENT_RETURNED_TO_GTR, asesor_id=sess.asesor_id),
             )
         ]
+        record(tx, pushes)
+        return pushes
 
     def _arm(self, session_id: str, cliente_id: int, delay: float) -> None:
         try:
@@ -598,18 +604,18 @@ class SessionService:
                 audit(tx, cliente_id=cid, session_id=sid, actor_id=None, action="orphan_release",
                       from_state=Estado.EN_GESTION.value, to_state=Estado.NO_GESTIONADO.value)
                 now = float(tx.execute(select(db_now())).scalar_one())
-            count += 1
-            self.cache.delete(cid)
-            self.publisher.publish([
-                Push(
+                push = Push(
                     Event.CLIENT_RETURNED_TO_GTR,
                     envelope(Event.CLIENT_RETURNED_TO_GTR, cliente_id=cid, session_id=sid,
-                             estado=Estado.NO_GESTIONADO.value, asesor_id=asesor_id,
+                             estado=Estado.NO_GESTIONADO.value, asesor_id=None,
                              deadline=None, ts=now, reason="orphan",
                              previous_asesor_id=asesor_id),
                     rooms_for(Event.CLIENT_RETURNED_TO_GTR, asesor_id=asesor_id),
                 )
-            ])
+                record(tx, [push])
+            count += 1
+            self.cache.delete(cid)
+            self.publisher.publish([push])
         return count
 
     def _resync_cache(self) -> tuple[int, int]:

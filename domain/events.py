@@ -46,8 +46,10 @@ def envelope(
     deadline: float | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
-    """The single payload shape of every push (times are epoch seconds)."""
+    """The single payload shape of every push (times are epoch seconds). `seq`
+    is given by the event log when the change commits (see ENVELOPE)."""
     body: dict[str, Any] = {
+        "seq": None,
         "type": event.value,
         "cliente_id": cliente_id,
         "session_id": session_id,
@@ -58,6 +60,45 @@ def envelope(
     }
     body.update(extra)
     return body
+
+
+#: The envelope every push carries, documented field by field (docs/events.md is
+#: checked against this in the tests, so the two cannot drift apart).
+ENVELOPE: dict[str, str] = {
+    "seq": "position in the event log: increases by one per event, server-wide",
+    "type": "the event name (also the Socket.IO event name)",
+    "cliente_id": "the client concerned (null for a multi-client import)",
+    "session_id": "the handling session concerned, if any",
+    "estado": "the client's state after the change",
+    "asesor_id": "the client's advisor after the change (null: GTR queue or pool)",
+    "deadline": "the session's deadline, epoch seconds (null when none is running)",
+    "ts": "when the change was committed, epoch seconds, database clock",
+}
+
+
+def user_rooms(is_gtr: bool, user_id: int) -> list[str]:
+    """The rooms a user is put in at connect; nobody else may enter them."""
+    return [GTR_ROOM] if is_gtr else [ASESOR_ROOM, asesor_room(user_id)]
+
+
+def visible(event_rooms: list[str], rooms: list[str]) -> bool:
+    """Would a user in `rooms` have received an event sent to `event_rooms`?"""
+    return not set(event_rooms).isdisjoint(rooms)
+
+
+def resume_plan(last_seen: int | None, first_kept: int | None, last: int) -> str:
+    """How to bring a reconnecting client up to date.
+
+    "replay": send the events after `last_seen` (possibly none); "snapshot": the
+    log no longer has them (or the client's number comes from another log), so
+    the client must reload the board and apply events after the board's seq."""
+    if last_seen is None or last_seen < 0 or last_seen > last:
+        return "snapshot"
+    if last_seen == last:
+        return "replay"
+    if first_kept is None or last_seen < first_kept - 1:
+        return "snapshot"
+    return "replay"
 
 
 class Push:

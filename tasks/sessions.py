@@ -29,7 +29,13 @@ def session_timeout(session_id: str, cliente_id: int) -> str:
 
 @shared_task(name="albru.sweep", ignore_result=True)
 def sweep() -> dict:
-    return _sessions().sweep()
+    """The periodic safety net (see SessionService.sweep), plus keeping the
+    event log within EVENT_LOG_MAX_LEN / EVENT_LOG_MAX_AGE."""
+    comps = current_app.extensions["albru"]
+    report = comps.sessions.sweep()
+    report["events_trimmed"] = comps.events.trim(comps.settings.event_log_max_len,
+                                                 comps.settings.event_log_max_age)
+    return report
 
 
 def arm_timeout(session_id: str, cliente_id: int, delay: float) -> None:

@@ -19,7 +19,8 @@ from sqlalchemy import select
 
 from app.auth import hash_password, issue_token
 from core.db import Database
-from core.models import AuditEntry, Base, Cliente, GestionSession, User
+from core.eventlog import create_schema
+from core.models import AuditEntry, Cliente, GestionSession, User
 from tests.backends import Backends, choose
 from tests.stack import Stack
 
@@ -50,7 +51,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 @pytest.fixture(scope="session")
 def db() -> Iterator[Database]:
     database = Database(backends().database_url)
-    Base.metadata.create_all(database.engine)
+    create_schema(database)
     yield database
     database.dispose()
 

@@ -20,9 +20,9 @@ class IdConverter(IntegerConverter):
 
 
 def register_blueprints(app: Flask) -> None:
-    from app.api import auth, clientes, health, sessions
+    from app.api import auth, board, clientes, health, sessions
 
-    for module in (auth, clientes, sessions, health):
+    for module in (auth, clientes, sessions, board, health):
         app.register_blueprint(module.bp)
 
     @app.after_request
