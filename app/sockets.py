@@ -155,10 +155,11 @@ def _last_seq(auth: Any) -> tuple[bool, int | None]:
     return True, value
 
 
-def _resume(sid: str, rooms: list[str], last_seen: int | None) -> None:
+def _resume(app: Flask, sid: str, rooms: list[str], last_seen: int | None) -> None:
     assert _manager is not None
     try:
         _manager.resume(sid, rooms, last_seen)
+        publish_stats(app)
     except Exception as exc:  # noqa: BLE001 - the client must not hang: tell it
         log.warning("resume of %s failed: %s", sid, exc)
         try:
@@ -189,7 +190,7 @@ def on_connect(auth: Any = None):
     rooms = user_rooms(principal.role is Role.GTR, principal.id)
     if resuming:
         # After this handler returns, so the replay follows the CONNECT packet.
-        socketio.start_background_task(_resume, request.sid, rooms, last_seen)
+        socketio.start_background_task(_resume, app, request.sid, rooms, last_seen)
     else:
         for room in rooms:
             join_room(room)

@@ -229,5 +229,21 @@ def listen(stack: Stack) -> Iterator[Callable[..., Listener]]:
         listener.close()
 
 
+def connect_error_of(url: str, auth: Any) -> str:
+    """Connect a bare client with `auth`; it must be refused. Returns what
+    connect_error carried, as text."""
+    client = socketio.Client(reconnection=False)
+    seen: list = []
+    client.on("connect_error", lambda data=None: seen.append(data))
+    try:
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            client.connect(url, auth=auth, transports=["websocket"], wait_timeout=10)
+        assert not client.connected
+    finally:
+        if client.connected:
+            client.disconnect()
+    return str(seen)
+
+
 def for_cliente(cliente_id: int) -> Callable[[Any], bool]:
     return lambda d: isinstance(d, dict) and d.get("cliente_id") == cliente_id

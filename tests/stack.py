@@ -47,6 +47,7 @@ class Stack:
         }
         self.env.update(overrides)
         self.procs: dict[str, subprocess.Popen] = {}
+        self.web_ports: dict[str, int] = {"web": self.port}
         self._logs: dict[str, object] = {}
 
     @property
@@ -57,16 +58,26 @@ class Stack:
     def worker_interval(self) -> float:
         return int(self.env["WORKER_INTERVAL"]) / 1000
 
-    def _spawn(self, name: str, cmd: list[str]) -> subprocess.Popen:
+    def _spawn(self, name: str, cmd: list[str], **env: str) -> subprocess.Popen:
         log = open(self.logdir / f"{name}.log", "ab")  # noqa: SIM115 - closed in stop()
         self._logs[name] = log
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(cmd, cwd=ROOT, env={**self.env, **env}, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
         self.procs[name] = proc
         return proc
 
     def start_web(self) -> None:
         self._spawn("web", [PY, "-m", "app.server"])
+
+    def start_extra_web(self, name: str, port: int | None = None, **env: str) -> str:
+        """Another web process on the same database, Redis and channel (a second
+        replica behind the load balancer); returns its base URL."""
+        port = port or free_port()
+        self.web_ports[name] = port
+        self._spawn(name, [PY, "-m", "app.server"], PORT=str(port), **env)
+        url = f"http://127.0.0.1:{port}"
+        wait_until_up(url, self.procs[name], self.logdir)
+        return url
 
     def start_worker(self) -> None:
         self._spawn("worker", CELERY + ["worker", "--loglevel=INFO", "--concurrency=2",
@@ -122,3 +133,18 @@ class Stack:
 
     def log(self, name: str) -> str:
         return (self.logdir / f"{name}.log").read_text(errors="replace")
+
+
+def wait_until_up(url: str, proc: subprocess.Popen, logdir: Path, timeout: float = 30) -> None:
+    """Until the process answers its liveness check."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"web at {url} exited with {proc.returncode}; see {logdir}")
+        try:
+            if requests.get(f"{url}/api/health?live=1", timeout=2).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"web at {url} not up after {timeout}s; see {logdir}")

@@ -11,7 +11,7 @@ import socketio
 
 from app.auth import issue_token
 from core.models import User
-from tests.conftest import for_cliente
+from tests.conftest import connect_error_of, for_cliente
 
 QUIET = 0.5  # how long to listen for a push that must NOT arrive, after one that did
 
@@ -60,22 +60,6 @@ def test_wrong_password_unknown_and_inactive_users_look_the_same(factory, api, d
 # ------------------------------------------------------------ socket: connect
 
 
-def connect_error_of(stack, auth) -> str:
-    """Connect a bare client with `auth`; it must be refused. Returns what
-    connect_error carried, as text."""
-    client = socketio.Client(reconnection=False)
-    seen: list = []
-    client.on("connect_error", lambda data=None: seen.append(data))
-    try:
-        with pytest.raises(socketio.exceptions.ConnectionError):
-            client.connect(stack.base_url, auth=auth, transports=["websocket"], wait_timeout=10)
-        assert not client.connected
-    finally:
-        if client.connected:
-            client.disconnect()
-    return str(seen)
-
-
 SOCKET_AUTH = {
     "no-auth": (lambda u, s: None, "unauthorized"),
     "no-token": (lambda u, s: {"jwt": "x"}, "unauthorized"),
@@ -90,7 +74,7 @@ SOCKET_AUTH = {
 def test_socket_without_a_valid_token_is_refused(factory, stack, kind):
     user = factory.asesor()
     make_auth, code = SOCKET_AUTH[kind]
-    assert code in connect_error_of(stack, make_auth(user, stack.env["JWT_SECRET"]))
+    assert code in connect_error_of(stack.base_url, make_auth(user, stack.env["JWT_SECRET"]))
 
 
 def test_socket_refusal_through_the_listener_fixture(factory, listen, stack):
