@@ -8,12 +8,22 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
+#: The version of the event contract in docs/events.md (bump on any change).
+EVENTS_VERSION = "2"
+
 GTR_ROOM = "gtr-room"
 ASESOR_ROOM = "asesor-room"
 
 
 def asesor_room(asesor_id: int) -> str:
     return f"asesor-{asesor_id}"
+
+
+#: Server → client events that are not state changes (no seq, not logged).
+CONTROL_EVENTS = {
+    "resync": "after a connect with auth.last_seq: {status, from_seq, last_seq, replayed}",
+    "auth_error": "the token expired during the connection: {error, message}; then disconnect",
+}
 
 
 class Event(StrEnum):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.settings import Settings, SettingsError
-from domain import lease
+from domain import events, lease
 from domain.events import Event, rooms_for
 from domain.states import Estado, Resultado, asesor_after_end, can_derive, can_start
 
@@ -89,3 +89,38 @@ def test_development_defaults_are_embedded_and_safe():
     s = Settings.from_env({})
     assert s.database_url.startswith("sqlite:///") and s.redis_url.startswith("redis://")
     assert not s.production and s.async_mode == "eventlet"
+
+
+# ------------------------------------------------------------- resume rules
+
+
+@pytest.mark.parametrize(
+    ("last_seen", "first_kept", "last", "plan"),
+    [
+        (10, 1, 10, "replay"),  # up to date: nothing to send
+        (5, 1, 10, "replay"),
+        (0, 1, 10, "replay"),  # from the very beginning, all kept
+        (0, 2, 10, "snapshot"),  # event 1 was trimmed
+        (4, 5, 10, "replay"),  # the oldest kept is the next one needed
+        (3, 5, 10, "snapshot"),
+        (11, 1, 10, "snapshot"),  # ahead of this log: another database
+        (None, 1, 10, "snapshot"),  # a client with nothing
+        (5, None, 10, "snapshot"),  # everything trimmed
+        (10, None, 10, "replay"),
+        (0, None, 0, "replay"),  # a fresh system
+    ],
+)
+def test_resume_plan(last_seen, first_kept, last, plan):
+    assert events.resume_plan(last_seen, first_kept, last) == plan
+
+
+def test_visibility_follows_the_rooms():
+    gtr = events.user_rooms(True, 1)
+    a7 = events.user_rooms(False, 7)
+    assert gtr == ["gtr-room"] and a7 == ["asesor-room", "asesor-7"]
+    own = events.rooms_for(events.Event.CLIENT_IN_GESTION, asesor_id=7)
+    other = events.rooms_for(events.Event.CLIENT_IN_GESTION, asesor_id=8)
+    pool = events.rooms_for(events.Event.CLIENT_DERIVED, asesor_id=None, pool=True)
+    assert events.visible(own, gtr) and events.visible(other, gtr)
+    assert events.visible(own, a7) and not events.visible(other, a7)
+    assert events.visible(pool, a7)

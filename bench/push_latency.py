@@ -1,0 +1,166 @@
+"""Push latency under each async mode: from a REST call to every GTR client
+having the event, with many GTR clients connected.
+
+    python -m bench.push_latency --clients 200 --events 300 --modes eventlet gevent
+
+Starts the real system (web, worker, beat) on the test backends (local MariaDB
+and Redis when they answer), connects N python-socketio GTR clients, then
+derives clients one by one through the API and records when each client
+receives each CLIENT_DERIVED. Prints a table and writes
+bench/results/push-latency.json. Figures, not assertions."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+import socketio
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from app.auth import hash_password, issue_token  # noqa: E402
+from core.db import Database  # noqa: E402
+from core.eventlog import create_schema  # noqa: E402
+from core.models import Cliente, User  # noqa: E402
+from tests.backends import choose  # noqa: E402
+from tests.stack import Stack  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results"
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def progress(label: str, done: int, total: int) -> None:
+    width = 30
+    filled = int(width * done / max(total, 1))
+    sys.stderr.write(f"\r{label:<28} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
+    if done >= total:
+        sys.stderr.write("\n")
+    sys.stderr.flush()
+
+
+class Receiver:
+    def __init__(self, url: str, token: str) -> None:
+        self.got: dict[int, float] = {}
+        self.client = socketio.Client(reconnection=False)
+        self.client.on("CLIENT_DERIVED", self._on)
+        self.client.connect(url, auth={"token": token}, transports=["websocket"],
+                            wait_timeout=30)
+
+    def _on(self, data) -> None:
+        self.got[data["cliente_id"]] = time.time()
+
+
+def run_mode(mode: str, clients: int, events: int, rate: float) -> dict:
+    backends = choose()
+    db = Database(backends.database_url)
+    create_schema(db)
+    with tempfile.TemporaryDirectory() as logdir:
+        stack = Stack(backends, Path(logdir), ASYNC_MODE=mode, LOG_LEVEL="WARNING",
+                      SESSION_TIMEOUT="600", WORKER_INTERVAL="30000")
+        try:
+            stack.start()
+            with db.transaction() as tx:
+                tag = f"{mode}-{time.time_ns()}"
+                gtr = User(username=f"bench-gtr-{tag}", password_hash=hash_password("x"),
+                           role="gtr", nombre="Bench GTR", active=True)
+                asesor = User(username=f"bench-a-{tag}", password_hash=hash_password("x"),
+                              role="asesor", nombre="Bench Asesor", active=True)
+                tx.add_all([gtr, asesor])
+                tx.flush()
+                rows = [Cliente(nombre=f"Bench {i}", telefono="+51 900 000000", estado="nuevo",
+                                lock_token=0) for i in range(events)]
+                tx.add_all(rows)
+                tx.flush()
+                ids = [c.id for c in rows]
+                gtr_token = issue_token(gtr, stack.env["JWT_SECRET"], 3600)[0]
+                asesor_id = asesor.id
+            receivers: list[Receiver] = []
+            for i in range(clients):
+                receivers.append(Receiver(stack.base_url, gtr_token))
+                progress(f"{mode}: connecting", i + 1, clients)
+            http = requests.Session()
+            http.headers["Authorization"] = f"Bearer {gtr_token}"
+            sent: dict[int, tuple[float, float]] = {}
+            call_ms: list[float] = []
+            for n, cid in enumerate(ids):
+                t0 = time.time()
+                r = http.post(f"{stack.base_url}/api/clientes/{cid}/derivar",
+                              json={"asesor_id": asesor_id}, timeout=30)
+                t1 = time.time()
+                r.raise_for_status()
+                sent[cid] = (t0, t1)
+                call_ms.append((t1 - t0) * 1000)
+                progress(f"{mode}: pushing", n + 1, len(ids))
+                time.sleep(max(0.0, 1 / rate - (time.time() - t0)))
+            end = time.time() + 15
+            while time.time() < end and any(len(r.got) < len(ids) for r in receivers):
+                time.sleep(0.2)
+            after_return: list[float] = []  # ms from the call returning, every client
+            everyone: list[float] = []  # ms until the LAST client has it, per event
+            missing = 0
+            for cid, (_, t1) in sent.items():
+                arrivals = [r.got.get(cid) for r in receivers]
+                missing += sum(1 for a in arrivals if a is None)
+                got = [a for a in arrivals if a is not None]
+                after_return.extend((a - t1) * 1000 for a in got)
+                if len(got) == len(receivers):
+                    everyone.append((max(got) - t1) * 1000)
+            for r in receivers:
+                r.client.disconnect()
+        finally:
+            stack.stop()
+            db.dispose()
+            backends.close()
+    return {
+        "mode": mode,
+        "clients": clients,
+        "events": events,
+        "rate_per_s": rate,
+        "deliveries_missing": missing,
+        "push_ms_p50": round(statistics.median(after_return), 2),
+        "push_ms_p99": round(pct(after_return, 0.99), 2),
+        "push_ms_max": round(max(after_return), 2),
+        "all_clients_ms_p50": round(statistics.median(everyone), 2) if everyone else None,
+        "all_clients_ms_p99": round(pct(everyone, 0.99), 2) if everyone else None,
+        "api_call_ms_p50": round(statistics.median(call_ms), 2),
+        "api_call_ms_p99": round(pct(call_ms, 0.99), 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=200)
+    parser.add_argument("--events", type=int, default=300)
+    parser.add_argument("--rate", type=float, default=20.0, help="API calls per second")
+    parser.add_argument("--modes", nargs="+", default=["eventlet", "gevent"])
+    args = parser.parse_args()
+    results = [run_mode(m, args.clients, args.events, args.rate) for m in args.modes]
+    cols = ["mode", "clients", "events", "push_ms_p50", "push_ms_p99", "push_ms_max",
+            "all_clients_ms_p50", "all_clients_ms_p99", "api_call_ms_p50", "api_call_ms_p99",
+            "deliveries_missing"]
+    print(" | ".join(cols))
+    for r in results:
+        print(" | ".join(str(r[c]) for c in cols))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = {"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+           "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+           "python": platform.python_version(), "results": results}
+    (RESULTS / "push-latency.json").write_text(json.dumps(out, indent=2) + "\n")
+    print(f"written {RESULTS / 'push-latency.json'}")
+
+
+if __name__ == "__main__":
+    main()
