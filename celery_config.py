@@ -10,6 +10,20 @@ from app.settings import Settings
 
 
 def from_settings(s: Settings) -> dict[str, Any]:
+    schedule: dict[str, Any] = {
+        "seguimiento-sweep": {
+            "task": "albru.sweep",
+            "schedule": s.worker_interval,
+            # A sweep nobody ran in time is superseded by the next one.
+            "options": {"expires": s.worker_interval},
+        }
+    }
+    if s.extend_push_interval > 0:
+        schedule["push-extensions"] = {
+            "task": "albru.push_extensions",
+            "schedule": s.extend_push_interval,
+            "options": {"expires": s.extend_push_interval},
+        }
     return {
         "broker_url": s.redis_url,
         "broker_connection_retry_on_startup": True,
@@ -26,14 +40,7 @@ def from_settings(s: Settings) -> dict[str, Any]:
         "worker_hijack_root_logger": False,
         "enable_utc": True,
         "timezone": "UTC",
-        "beat_schedule": {
-            "seguimiento-sweep": {
-                "task": "albru.sweep",
-                "schedule": s.worker_interval,
-                # A sweep nobody ran in time is superseded by the next one.
-                "options": {"expires": s.worker_interval},
-            }
-        },
+        "beat_schedule": schedule,
     }
 
 

@@ -74,6 +74,7 @@ class Settings:
     db_pool_size: int = 10
     event_log_max_len: int = 100_000  # events kept for resume ...
     event_log_max_age: float = 86_400.0  # ... and for at most this many seconds
+    extend_push_interval: float = 5.0  # seconds between SESSIONS_EXTENDED pushes; 0: off
 
     @property
     def production(self) -> bool:
@@ -168,4 +169,5 @@ class Settings:
             db_pool_size=_int(env, "DB_POOL_SIZE", 10),
             event_log_max_len=_int(env, "EVENT_LOG_MAX_LEN", 100_000, minimum=100),
             event_log_max_age=_float(env, "EVENT_LOG_MAX_AGE", 86_400.0, minimum=60.0),
+            extend_push_interval=_float(env, "EXTEND_PUSH_INTERVAL", 5.0, minimum=0.0),
         )

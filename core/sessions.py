@@ -549,6 +549,35 @@ class SessionService:
             "now": now,
         }
 
+    def push_extensions(self, since: float | None, window: float) -> tuple[int, float]:
+        """One SESSIONS_EXTENDED event with the new deadline of every live
+        session with activity after `since` (None: the last `window` seconds),
+        so GTR countdowns stay true without one push per heartbeat. Returns
+        (sessions reported, the `since` of the next call)."""
+        with self.db.transaction() as tx:
+            now = float(tx.execute(select(db_now())).scalar_one())
+            since = now - window if since is None else since
+            rows = tx.execute(
+                select(GestionSession.cliente_id, GestionSession.id, GestionSession.deadline_at)
+                .where(GestionSession.status == ACTIVE,
+                       GestionSession.last_activity_at > since,
+                       GestionSession.deadline_at > now)
+                .order_by(GestionSession.cliente_id)
+            ).all()
+            if not rows:
+                return 0, now
+            push = Push(
+                Event.SESSIONS_EXTENDED,
+                envelope(Event.SESSIONS_EXTENDED, cliente_id=None, estado=None, asesor_id=None,
+                         ts=now, since=since,
+                         deadlines={str(cid): deadline for cid, _, deadline in rows},
+                         sessions={str(cid): sid for cid, sid, _ in rows}),
+                rooms_for(Event.SESSIONS_EXTENDED, asesor_id=None),
+            )
+            record(tx, [push])
+        self.publisher.publish([push])
+        return len(rows), now
+
     # ------------------------------------------------------------- recovery
 
     def sweep(self, limit: int = 1000) -> dict[str, int]:

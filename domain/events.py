@@ -32,12 +32,15 @@ class Event(StrEnum):
     CLIENT_IN_GESTION = "CLIENT_IN_GESTION"  # an advisor opened it
     CLIENT_COMPLETED = "CLIENT_COMPLETED"  # the advisor ended it with a resultado
     CLIENT_RETURNED_TO_GTR = "CLIENT_RETURNED_TO_GTR"  # timeout, force-release or orphan
+    SESSIONS_EXTENDED = "SESSIONS_EXTENDED"  # batched new deadlines after heartbeats (GTR)
 
 
 def rooms_for(event: Event, *, asesor_id: int | None, pool: bool = False) -> list[str]:
     """GTR sees everything; an advisor sees their own clients; the pool is seen
     by all advisors (a pool client being taken must vanish from every screen)."""
     rooms = [GTR_ROOM]
+    if event is Event.SESSIONS_EXTENDED:
+        return rooms  # the advisor has the new deadline in its heartbeat's answer
     if asesor_id is not None and event is not Event.CLIENT_CREATED:
         rooms.append(asesor_room(asesor_id))
     if pool:

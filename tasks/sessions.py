@@ -38,6 +38,26 @@ def sweep() -> dict:
     return report
 
 
+@shared_task(name="albru.push_extensions", ignore_result=True)
+def push_extensions() -> int:
+    """Every EXTEND_PUSH_INTERVAL s: the deadlines heartbeats moved, in one push.
+    The watermark lives in Redis; losing it only repeats a window (harmless)."""
+    comps = current_app.extensions["albru"]
+    key = f"{comps.settings.key_prefix}:extended:since"
+    interval = comps.settings.extend_push_interval
+    try:
+        raw = comps.redis.get(key)
+        since = float(raw) if raw else None
+    except Exception:  # noqa: BLE001 - Redis down: report the last window again
+        since = None
+    count, next_since = comps.sessions.push_extensions(since, window=interval * 2)
+    try:
+        comps.redis.set(key, repr(next_since), ex=max(60, int(interval * 10)))
+    except Exception as exc:  # noqa: BLE001
+        log.warning("extension watermark not saved: %s", exc)
+    return count
+
+
 def arm_timeout(session_id: str, cliente_id: int, delay: float) -> None:
     """Schedule the session's timeout task (called after the start commits)."""
     session_timeout.apply_async((session_id, cliente_id), countdown=delay)

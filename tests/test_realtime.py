@@ -43,7 +43,7 @@ def rt(request, db, tmp_path_factory) -> Iterator[RT]:
     mode = request.param
     logdir = Path(tmp_path_factory.mktemp(f"rt-{mode}"))
     stack = Stack(backends(), logdir, ASYNC_MODE=mode,
-                  EVENT_LOG_MAX_LEN=str(SNAPSHOT_LOG_LEN))
+                  EVENT_LOG_MAX_LEN=str(SNAPSHOT_LOG_LEN), EXTEND_PUSH_INTERVAL="1")
     try:
         stack.start()
         url2 = stack.start_extra_web("web2", SOCKETIO_PING_INTERVAL="7",
@@ -230,6 +230,28 @@ def test_events_cross_web_processes_and_come_from_the_worker(rt: RT, f: Factory,
     e1, _ = on1.wait_for("CLIENT_RETURNED_TO_GTR", for_cliente(cid), timeout=timeout)
     e2, _ = on2.wait_for("CLIENT_RETURNED_TO_GTR", for_cliente(cid), timeout=timeout)
     assert e1 == e2 and e1["reason"] == "timeout"
+
+
+def test_gtr_gets_the_deadlines_heartbeats_moved_in_one_batch(rt: RT, f: Factory, opened):
+    gt = f.token(f.gtr())
+    a = f.asesor()
+    at = f.token(a)
+    gtr_ws = open_listener(opened, rt.url2, gt)
+    advisor_ws = open_listener(opened, rt.url1, at)
+    cid = derived(f, rt.api1, gt, a.id)
+    s = rt.api1.post("/api/sessions/start", at, json={"cliente_id": cid}).json()
+    time.sleep(0.3)
+    hb = rt.api1.post("/api/sessions/heartbeat", at, json={"cliente_id": cid}).json()
+    assert hb["deadline"] > s["deadline"]
+
+    def moved(d: dict) -> bool:
+        return abs(d["deadlines"].get(str(cid), 0) - hb["deadline"]) < 1e-3
+
+    ev, _ = gtr_ws.wait_for("SESSIONS_EXTENDED", moved, timeout=5)
+    assert ev["sessions"][str(cid)] == s["session_id"] and ev["cliente_id"] is None
+    assert isinstance(ev["seq"], int)
+    rt.api1.post("/api/sessions/end", at, json={"cliente_id": cid, "resultado": "cerrado"})
+    assert not advisor_ws.received("SESSIONS_EXTENDED")
 
 
 # -------------------------------------------------------------------- resume
