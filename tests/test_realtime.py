@@ -367,7 +367,9 @@ def test_a_killed_web_process_is_reconnected_to_and_resumed(rt: RT, f: Factory, 
     client.wait_seq(final, timeout=20)
     assert client.seqs == list(range(start + 1, final + 1))
     assert set(missed) <= set(client.state)
-    assert client.resyncs[-1]["status"] == "replayed" and client.resyncs[-1]["replayed"] >= 5
+    after_kill = client.resyncs[1:]  # a reconnect may be retried: count them all
+    assert after_kill and all(r["status"] == "replayed" for r in after_kill), client.resyncs
+    assert sum(r["replayed"] for r in after_kill) >= 5, client.resyncs
 
 
 # ------------------------------------------------------------ socket settings
