@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import click
 from flask import Flask
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select
 
 from app.auth import hash_password
 from app.factory import components
 from core.clientes import create_user
-from core.models import Base, Cliente, User
+from core.models import Cliente, User
 from domain.states import Role
 
 DEMO_CLIENTS = [
@@ -29,16 +29,20 @@ DEMO_CLIENTS = [
 def register(app: Flask) -> None:
     @app.cli.command("init-db")
     def init_db() -> None:
-        """Create the tables that do not exist yet."""
+        """Bring the schema to the latest migration (the same as `flask db upgrade`);
+        kept so existing scripts and the seed's habits still work."""
+        from flask_migrate import upgrade
+
         db = components().db
-        Base.metadata.create_all(db.engine)
+        upgrade()
         click.echo(f"schema ready on {db.engine.url.render_as_string(hide_password=True)}")
 
     @app.cli.command("seed-demo")
     def seed_demo() -> None:
         """Demo users (gtr, asesor1..asesor5) and twenty clients; safe to repeat."""
         comps = components()
-        Base.metadata.create_all(comps.db.engine)
+        if not inspect(comps.db.engine).has_table(User.__tablename__):
+            raise click.ClickException("no schema yet: run `flask --app app db upgrade` first")
         password = comps.settings.demo_password
         users = [("gtr", Role.GTR, "Supervisora GTR")] + [
             (f"asesor{i}", Role.ASESOR, f"Asesor {i}") for i in range(1, 6)

@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from flask import Flask, current_app
+from sqlalchemy import Engine, MetaData
 
 from app.components import Components
-from app.settings import Settings
+from app.settings import ROOT, Settings
+
+MIGRATIONS_DIR = ROOT / "migrations"
+
+
+@dataclass(frozen=True)
+class SchemaTarget:
+    """What Flask-Migrate calls `db`: our engine and models' metadata (we use
+    plain SQLAlchemy, not Flask-SQLAlchemy). migrations/env.py reads both."""
+
+    engine: Engine
+    metadata: MetaData
 
 
 def configure_logging(settings: Settings) -> None:
@@ -42,6 +55,15 @@ def build_app(settings: Settings | None = None, *, role: str = "cli") -> Flask:
     errors.register(app)
     register_blueprints(app)
     cli.register(app)
+
+    if role == "cli":
+        from flask_migrate import Migrate
+
+        from core.models import Base
+
+        target = SchemaTarget(app.extensions["albru"].db.engine, Base.metadata)
+        Migrate(app, target, directory=str(MIGRATIONS_DIR), compare_type=True,
+                render_as_batch=True)
 
     if role == "web":
         from app.sockets import init_socketio

@@ -11,10 +11,13 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import pymysql
 import redis
+from sqlalchemy import create_engine, make_url
 
 #: One database and one Redis db number per test run, so two runs on one
 #: machine (a developer and a helper, say) never share a Celery queue.
@@ -148,3 +151,26 @@ def choose() -> Backends:
     client.flushdb()
     client.set(LOCK_KEY, os.getpid(), ex=6 * 3600)
     return Backends(db_url, redis_url, db_kind, redis_kind, procs)
+
+
+@contextmanager
+def scratch_database(backends: Backends, name: str, workdir: str) -> Iterator[str]:
+    """A brand-new, empty database next to the run's own (same server and
+    credentials; a SQLite file in `workdir` when the run uses SQLite), dropped
+    afterwards. For tests that must start from nothing, such as migrations."""
+    url = make_url(backends.database_url)
+    if url.get_backend_name() == "sqlite":
+        yield f"sqlite:///{workdir}/{name}.db"
+        return
+    db_name = f"{TEST_DB_NAME}_{name}"
+    server = create_engine(url.set(database=""), isolation_level="AUTOCOMMIT")
+    with server.connect() as conn:
+        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {db_name}")
+        conn.exec_driver_sql(f"CREATE DATABASE {db_name} CHARACTER SET utf8mb4 "
+                             "COLLATE utf8mb4_unicode_ci")
+    try:
+        yield url.set(database=db_name).render_as_string(hide_password=False)
+    finally:
+        with server.connect() as conn:
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {db_name}")
+        server.dispose()
