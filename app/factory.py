@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 from flask import Flask, current_app
 from sqlalchemy import Engine, MetaData
 
 from app.components import Components
+from app.logs import configure_logging
 from app.settings import ROOT, Settings
 
 MIGRATIONS_DIR = ROOT / "migrations"
@@ -21,13 +21,6 @@ class SchemaTarget:
 
     engine: Engine
     metadata: MetaData
-
-
-def configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
 
 
 def build_app(settings: Settings | None = None, *, role: str = "cli") -> Flask:
@@ -53,6 +46,12 @@ def build_app(settings: Settings | None = None, *, role: str = "cli") -> Flask:
     app.url_map.converters["id"] = IdConverter
 
     errors.register(app)
+    if role == "web":
+        from app.logs import init_request_logging
+        from app.metrics import init_http_metrics
+
+        init_request_logging(app)
+        init_http_metrics(app)
     register_blueprints(app)
     cli.register(app)
 
@@ -69,6 +68,10 @@ def build_app(settings: Settings | None = None, *, role: str = "cli") -> Flask:
         from app.sockets import init_socketio
 
         init_socketio(app, settings)
+        from app.logs import instrument_socketio
+        from app.sockets import socketio
+
+        instrument_socketio(socketio)
     return app
 
 
