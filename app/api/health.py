@@ -43,8 +43,12 @@ def health():
             conn.ensure_connection(max_retries=1, timeout=2)
 
     def workers():
-        replies = celery.control.ping(timeout=1.0, limit=1) or []
-        names = sorted(name for reply in replies for name in reply)
+        # Beat answers pings too (--enable-remote-control, for its own health
+        # check) but runs no task: it must not count. There is one beat, so of
+        # the first two replies at least one is a worker's when any is up.
+        replies = celery.control.ping(timeout=1.0, limit=2) or []
+        names = sorted(name for reply in replies for name in reply
+                       if not name.startswith("celerybeat@"))
         if not names:
             raise RuntimeError("no Celery worker answered")
         return {"workers": names}
