@@ -174,3 +174,27 @@ def scratch_database(backends: Backends, name: str, workdir: str) -> Iterator[st
         with server.connect() as conn:
             conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {db_name}")
         server.dispose()
+
+
+@contextmanager
+def scratch_redis(backends: Backends) -> Iterator[str]:
+    """Another Redis db number on the run's server, claimed like the run's own
+    (so a second Celery queue never meets the run's worker), flushed afterwards."""
+    base, _, db = backends.redis_url.rpartition("/")
+    if not db.isdigit():  # a URL without a db number means db 0
+        base, db = backends.redis_url.rstrip("/"), "0"
+    current = int(db)
+    candidates = [n for n in TEST_REDIS_DBS if n != current] if not backends._procs \
+        else [n for n in range(16) if n != current]
+    for number in candidates:
+        other = f"{base}/{number}"
+        client = redis.Redis.from_url(other)
+        if client.set(LOCK_KEY, os.getpid(), nx=True, ex=3600):
+            break
+    else:
+        raise RuntimeError("no free Redis db number for a second test queue")
+    try:
+        yield other
+    finally:
+        client.flushdb()
+        client.close()
