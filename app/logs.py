@@ -157,13 +157,12 @@ def init_request_logging(app: Flask) -> None:
                     if isinstance(body.get(key), str | int) and key not in fields:
                         fields[key] = body[key]
         started = g.get("request_started")
+        duration_ms = round((time.perf_counter() - started) * 1000, 2) if started else None
         access_log.info(
-            "%s %s %s", request.method, request.path, response.status_code,
+            "%s %s %s %sms", request.method, request.path, response.status_code, duration_ms,
             extra={"method": request.method, "path": request.path,
                    "route": request.url_rule.rule if request.url_rule else None,
-                   "status": response.status_code,
-                   "duration_ms": round((time.perf_counter() - started) * 1000, 2)
-                   if started else None,
+                   "status": response.status_code, "duration_ms": duration_ms,
                    "remote_addr": request.headers.get("X-Real-IP", request.remote_addr)},
         )
         return response

@@ -6,17 +6,28 @@ with no sweep running."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import signal
 import threading
 import time
 from pathlib import Path
 
+import pytest
 import requests
 import socketio
 
+from tests.backends import scratch_redis
 from tests.conftest import Api, Factory, backends
 from tests.stack import Stack
+
+
+@pytest.fixture
+def own_backends():
+    """The run's database, but a Redis db of their own: the session-wide
+    stack's worker and beat must not take (or sweep) this test's tasks."""
+    with scratch_redis(backends()) as url:
+        yield dataclasses.replace(backends(), redis_url=url, _procs=[])
 
 
 def wait_live(s: Stack, timeout: float = 60) -> None:
@@ -32,8 +43,8 @@ def wait_live(s: Stack, timeout: float = 60) -> None:
     raise AssertionError(f"web did not come up: {s.log('web')[-2000:]}")
 
 
-def test_sigterm_to_web_closes_sockets_and_exits_zero(tmp_path: Path, db):
-    s = Stack(backends(), tmp_path)
+def test_sigterm_to_web_closes_sockets_and_exits_zero(tmp_path: Path, db, own_backends):
+    s = Stack(own_backends, tmp_path)
     s.start_web()
     try:
         wait_live(s)
@@ -83,9 +94,9 @@ def test_sigterm_to_web_closes_sockets_and_exits_zero(tmp_path: Path, db):
         s.stop()
 
 
-def test_sigterm_to_worker_hands_back_pending_timeouts(tmp_path: Path, db):
+def test_sigterm_to_worker_hands_back_pending_timeouts(tmp_path: Path, db, own_backends):
     """No beat here: only the handed-back countdown task can time the session out."""
-    s = Stack(backends(), tmp_path, SESSION_TIMEOUT="8")
+    s = Stack(own_backends, tmp_path, SESSION_TIMEOUT="8")
     s.start_web()
     s.start_worker()
     try:
