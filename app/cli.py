@@ -9,8 +9,11 @@ from sqlalchemy import func, inspect, select
 from app.auth import hash_password
 from app.factory import components
 from core.clientes import create_user
-from core.models import Cliente, User
+from core.models import Base, Cliente, User
 from domain.states import Role
+
+#: The first migration: the schema `Base.metadata.create_all` made before migrations.
+BASELINE = "0001"
 
 DEMO_CLIENTS = [
     ("María Quispe", "+51 987 654 321"), ("José Huamán", "+51 912 345 678"),
@@ -29,11 +32,17 @@ DEMO_CLIENTS = [
 def register(app: Flask) -> None:
     @app.cli.command("init-db")
     def init_db() -> None:
-        """Bring the schema to the latest migration (the same as `flask db upgrade`);
-        kept so existing scripts and the seed's habits still work."""
-        from flask_migrate import upgrade
+        """Bring the schema to the latest migration (as `flask db upgrade` does).
+        A database whose tables were made before migrations existed (by the
+        old init-db, i.e. create_all) is first marked as the baseline revision,
+        which is exactly that schema, so it upgrades instead of failing."""
+        from flask_migrate import stamp, upgrade
 
         db = components().db
+        tables = set(inspect(db.engine).get_table_names())
+        if "alembic_version" not in tables and set(Base.metadata.tables) <= tables:
+            click.echo(f"existing schema without migration history: marked as {BASELINE}")
+            stamp(revision=BASELINE)
         upgrade()
         click.echo(f"schema ready on {db.engine.url.render_as_string(hide_password=True)}")
 

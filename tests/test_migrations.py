@@ -125,3 +125,25 @@ def test_seed_demo_without_a_schema_says_what_to_do(tmp_path):
     assert done.returncode != 0
     assert "db upgrade" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_init_db_adopts_a_schema_made_before_migrations(fresh_db):
+    """The old init-db made the tables with create_all and no history: `db
+    upgrade` alone would fail on them; init-db marks them as the baseline."""
+    engine = create_engine(fresh_db)
+    try:
+        Base.metadata.create_all(engine)
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO users (username, password_hash, role, nombre, active)"
+                              " VALUES ('kept', 'x', 'gtr', 'Kept', 1)"))
+        done = flask(fresh_db, "init-db")
+        assert "marked as 0001" in done.stdout
+        assert schema_diff(fresh_db) == []
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() \
+                == head_revision()
+            assert conn.execute(text("SELECT username FROM users")).scalars().all() == ["kept"]
+        again = flask(fresh_db, "init-db")
+        assert "marked as" not in again.stdout
+    finally:
+        engine.dispose()
