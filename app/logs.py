@@ -37,6 +37,14 @@ _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message
 access_log = logging.getLogger("albru.access")
 
 
+def _socket_principals() -> dict[str, Any]:
+    """The users of this process' sockets (sid -> Principal) kept by app.sockets;
+    empty, rather than an error, if that module ever keeps them otherwise."""
+    import app.sockets
+
+    return getattr(app.sockets, "_principals", None) or {}
+
+
 def _request_fields() -> dict[str, Any]:
     """Context of the current HTTP request or Socket.IO event (both run in a
     Flask request context; a socket event has `request.sid`)."""
@@ -49,9 +57,7 @@ def _request_fields() -> dict[str, Any]:
     if sid is not None:
         out["sid"] = sid
         if principal is None:
-            from app.sockets import _principals  # the socket's user, kept per sid
-
-            principal = _principals.get(sid)
+            principal = _socket_principals().get(sid)
         event = getattr(request, "event", None)
         args = (event or {}).get("args") or ()
         if args and isinstance(args[0], dict) and "cliente_id" not in out:
@@ -182,11 +188,9 @@ def instrument_socketio(sio: Any) -> None:
         return
 
     def handle_event(handler: Any, message: str, namespace: str, sid: str, *args: Any) -> Any:
-        from app.sockets import _principals
-
         started = time.perf_counter()
         outcome = "error"
-        principal = _principals.get(sid)  # before a disconnect handler forgets it
+        principal = _socket_principals().get(sid)  # before a disconnect handler forgets it
         try:
             result = original(handler, message, namespace, sid, *args)
             outcome = "ok"
@@ -194,7 +198,7 @@ def instrument_socketio(sio: Any) -> None:
         finally:
             SOCKET_EVENTS.labels(message).inc()
             fields: dict[str, Any] = {"sid": sid}
-            principal = principal or _principals.get(sid)
+            principal = principal or _socket_principals().get(sid)
             if principal is not None:
                 fields.update(user_id=principal.id, user=principal.username)
             if args and isinstance(args[0], dict) and isinstance(args[0].get("cliente_id"), int):

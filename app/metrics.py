@@ -114,6 +114,10 @@ class MeteredPublisher:
         self.inner.publish(pushes)
         self.counters.record_pushes(pushes)
 
+    def __getattr__(self, name: str) -> Any:
+        """Anything else the publisher offers is the publisher's own."""
+        return getattr(self.inner, name)
+
 
 class ClusterCollector(Collector):
     """Reads the cluster-wide numbers at scrape time (Redis and the database)."""

@@ -178,3 +178,39 @@ def test_json_access_log_with_request_id_user_and_session(json_web, factory):
     assert beat and beat[0]["user_id"] == asesor.id and beat[0]["cliente_id"] == c.id
     assert beat[0]["sid"] and beat[0]["outcome"] == "ok"
     assert "Traceback" not in json_web.log("web")
+
+
+def test_cluster_counters_histogram_arithmetic(rds):
+    """Lateness lands in every bucket at or above it; other pushes only count."""
+    import redis as redis_lib
+
+    from app.metrics import ClusterCounters, MeteredPublisher
+    from domain.events import Event, Push
+
+    counters = ClusterCounters(redis_lib.Redis.from_url(backends().redis_url),
+                               f"albru-unit-{uuid.uuid4().hex[:8]}")
+    sent: list = []
+
+    class Sink:
+        def publish(self, pushes):
+            sent.extend(pushes)
+
+    def returned(reason: str, deadline: float, ts: float) -> Push:
+        return Push(Event.CLIENT_RETURNED_TO_GTR,
+                    {"reason": reason, "deadline": deadline, "ts": ts}, ["gtr-room"])
+
+    publisher = MeteredPublisher(Sink(), counters)
+    publisher.publish([returned("timeout", 100.0, 100.3), returned("timeout", 50.0, 57.0),
+                       returned("released", 10.0, 99.0),
+                       Push(Event.CLIENT_CREATED, {"count": 1}, ["gtr-room"])])
+    assert len(sent) == 4
+    v = counters.read()
+    try:
+        assert v["timeouts"] == 2 and v["lateness:count"] == 2
+        assert v["lateness:sum"] == pytest.approx(7.3)
+        assert v.get("lateness:le:0.25", 0) == 0
+        assert v["lateness:le:0.5"] == 1 and v["lateness:le:5.0"] == 1
+        assert v["lateness:le:10.0"] == 2 and v["lateness:le:300.0"] == 2
+        assert v["pushed:CLIENT_RETURNED_TO_GTR"] == 3 and v["pushed:CLIENT_CREATED"] == 1
+    finally:
+        rds.delete(counters.key)
