@@ -3,7 +3,7 @@
 #   worker  celery -A tasks.worker worker ...
 #   beat    celery -A tasks.worker beat ...
 #   flower  celery -A tasks.worker flower ...          (port 5555)
-#   migrate flask --app app init-db
+#   migrate flask --app app db upgrade                 (Alembic migrations)
 # All dependencies ship as wheels (PyMySQL is pure Python), so no apt step and
 # no compiler are needed.
 FROM python:3.11.17-slim-bookworm

@@ -34,6 +34,15 @@ def from_settings(s: Settings) -> dict[str, Any]:
         "result_serializer": "json",
         "accept_content": ["json"],
         "task_ignore_result": True,
+        # Graceful shutdown (SIGTERM = warm shutdown): running tasks finish; the
+        # countdown timeout tasks a worker holds (unacknowledged) go back to Redis
+        # and another worker runs them. Acknowledge after the run, so a task cut
+        # short by a dying worker is delivered again (the tasks are idempotent)...
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        # ...and when the broker connection is lost, stop the running tasks: their
+        # messages are redelivered anyway, so letting them go on would run them twice.
+        "worker_cancel_long_running_tasks_on_connection_loss": True,
         "result_backend": None,
         "worker_send_task_events": True,  # Flower sees tasks
         "task_send_sent_event": True,

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import click
 from flask import Flask
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select
 
 from app.auth import hash_password
 from app.factory import components
 from core.clientes import create_user
-from core.eventlog import create_schema
 from core.models import Cliente, User
 from domain.states import Role
+
+#: The first migration: the schema `Base.metadata.create_all` made before migrations.
+BASELINE = "0001"
+BASELINE_TABLES = {"users", "clientes", "gestion_sessions", "audit_log"}
 
 DEMO_CLIENTS = [
     ("María Quispe", "+51 987 654 321"), ("José Huamán", "+51 912 345 678"),
@@ -30,16 +33,26 @@ DEMO_CLIENTS = [
 def register(app: Flask) -> None:
     @app.cli.command("init-db")
     def init_db() -> None:
-        """Create the tables that do not exist yet."""
+        """Bring the schema to the latest migration (as `flask db upgrade` does).
+        A database whose tables were made before migrations existed (by the
+        old init-db, i.e. create_all) is first marked as the baseline revision,
+        which is exactly that schema, so it upgrades instead of failing."""
+        from flask_migrate import stamp, upgrade
+
         db = components().db
-        create_schema(db)
+        tables = set(inspect(db.engine).get_table_names())
+        if "alembic_version" not in tables and tables >= BASELINE_TABLES:
+            click.echo(f"existing schema without migration history: marked as {BASELINE}")
+            stamp(revision=BASELINE)
+        upgrade()
         click.echo(f"schema ready on {db.engine.url.render_as_string(hide_password=True)}")
 
     @app.cli.command("seed-demo")
     def seed_demo() -> None:
         """Demo users (gtr, asesor1..asesor5) and twenty clients; safe to repeat."""
         comps = components()
-        create_schema(comps.db)
+        if not inspect(comps.db.engine).has_table(User.__tablename__):
+            raise click.ClickException("no schema yet: run `flask --app app db upgrade` first")
         password = comps.settings.demo_password
         users = [("gtr", Role.GTR, "Supervisora GTR")] + [
             (f"asesor{i}", Role.ASESOR, f"Asesor {i}") for i in range(1, 6)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import redis
 
+from app.metrics import ClusterCounters, MeteredPublisher
 from app.settings import Settings
 from core.cache import SessionCache, make_redis
 from core.clientes import ClienteService
@@ -20,16 +21,19 @@ class Components:
     settings: Settings
     db: Database
     redis: redis.Redis
-    publisher: Publisher
+    publisher: MeteredPublisher
     sessions: SessionService
     clientes: ClienteService
     events: EventLog
+    metrics: ClusterCounters
 
     @classmethod
     def build(cls, settings: Settings, arm_timeout: ArmTimeout) -> Components:
         db = Database(settings.database_url, pool_size=settings.db_pool_size)
         client = make_redis(settings.redis_url)
-        publisher = Publisher(settings.redis_url, settings.socketio_channel)
+        metrics = ClusterCounters(client, settings.key_prefix)
+        publisher = MeteredPublisher(Publisher(settings.redis_url, settings.socketio_channel),
+                                     metrics)
         cache = SessionCache(client, settings.key_prefix)
         return cls(
             settings=settings,
@@ -39,4 +43,5 @@ class Components:
             sessions=SessionService(db, cache, publisher, arm_timeout, settings.session_timeout),
             clientes=ClienteService(db, publisher),
             events=EventLog(db),
+            metrics=metrics,
         )

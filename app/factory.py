@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-import logging
+from dataclasses import dataclass
 
 from flask import Flask, current_app
+from sqlalchemy import Engine, MetaData
 
 from app.components import Components
-from app.settings import Settings
+from app.logs import configure_logging
+from app.settings import ROOT, Settings
+
+MIGRATIONS_DIR = ROOT / "migrations"
 
 
-def configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+@dataclass(frozen=True)
+class SchemaTarget:
+    """What Flask-Migrate calls `db`: our engine and models' metadata (we use
+    plain SQLAlchemy, not Flask-SQLAlchemy). migrations/env.py reads both."""
+
+    engine: Engine
+    metadata: MetaData
 
 
 def build_app(settings: Settings | None = None, *, role: str = "cli") -> Flask:
@@ -40,13 +46,32 @@ def build_app(settings: Settings | None = None, *, role: str = "cli") -> Flask:
     app.url_map.converters["id"] = IdConverter
 
     errors.register(app)
+    if role == "web":
+        from app.logs import init_request_logging
+        from app.metrics import init_http_metrics
+
+        init_request_logging(app)
+        init_http_metrics(app)
     register_blueprints(app)
     cli.register(app)
+
+    if role == "cli":
+        from flask_migrate import Migrate
+
+        from core.models import Base
+
+        target = SchemaTarget(app.extensions["albru"].db.engine, Base.metadata)
+        Migrate(app, target, directory=str(MIGRATIONS_DIR), compare_type=True,
+                render_as_batch=True)
 
     if role == "web":
         from app.sockets import init_socketio
 
         init_socketio(app, settings)
+        from app.logs import instrument_socketio
+        from app.sockets import socketio
+
+        instrument_socketio(socketio)
     return app
 
 

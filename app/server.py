@@ -3,9 +3,80 @@
 Monkey-patching must come before anything imports sockets or threads, which
 is why app/__init__.py imports nothing heavy. One process per container:
 Flask-SocketIO keeps each connection in one process; scale with replicas
-behind a sticky load balancer, all sharing the Redis message queue."""
+behind a sticky load balancer, all sharing the Redis message queue.
+
+SIGTERM (docker stop, a rolling update) closes every Socket.IO connection's
+transport first, so clients see a transport close and reconnect by themselves
+(through the load balancer, to a replica that is still up), then exits 0. A
+Socket.IO or Engine.IO "disconnect" message would tell some clients to stay away."""
 
 from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import warnings
+
+log = logging.getLogger("albru.server")
+#: Time given to the close frames to leave before the process exits.
+DRAIN_SECONDS = 0.5
+
+
+class _Gate:
+    """WSGI middleware: once stopping, every new request (a reconnecting socket
+    included) gets 503, so nginx and clients go to another replica instead of
+    coming back to this one during its last second."""
+
+    def __init__(self, wsgi_app) -> None:
+        self.wsgi_app = wsgi_app
+        self.closed = False
+
+    def __call__(self, environ, start_response):
+        if self.closed:
+            start_response("503 Service Unavailable", [
+                ("Content-Type", "application/json"), ("Connection", "close"),
+                ("Retry-After", "1")])
+            return [b'{"error": "unavailable", "message": "this web process is stopping"}']
+        return self.wsgi_app(environ, start_response)
+
+
+def _drain_and_exit(sio, gate: _Gate) -> None:
+    """Runs as a Socket.IO background task (a green thread under eventlet)."""
+    gate.closed = True
+    eio = sio.server.eio if sio.server else None
+    count = len(eio.sockets) if eio else 0
+    log.info("SIGTERM: closing %d Socket.IO connection(s) and exiting", count)
+    try:
+        for sock in list(eio.sockets.values()) if eio else ():
+            # abort: no Engine.IO "close" packet, just the transport going away,
+            # which every client (JS and Python) answers by reconnecting.
+            sock.close(wait=False, abort=True, reason=eio.reason.SERVER_DISCONNECT)
+        sio.sleep(DRAIN_SECONDS)
+    except Exception:  # noqa: BLE001 - exiting matters more than a tidy close
+        log.exception("closing connections failed")
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+def install_graceful_stop(app, sio) -> None:
+    gate = _Gate(app.wsgi_app)
+    app.wsgi_app = gate
+    stopping = False
+
+    def on_signal(signum: int, _frame) -> None:
+        nonlocal stopping
+        if stopping:
+            return
+        stopping = True
+        # A signal handler may interrupt the event loop itself: hand the work to
+        # a task of the async mode instead of doing network I/O here.
+        sio.start_background_task(_drain_and_exit, sio, gate)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
 
 
 def main() -> None:
@@ -13,6 +84,7 @@ def main() -> None:
 
     settings = Settings.from_env()
     if settings.async_mode == "eventlet":
+        warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
         import eventlet
 
         eventlet.monkey_patch()
@@ -25,6 +97,9 @@ def main() -> None:
     from app.sockets import socketio
 
     app = create_app(settings, role="web")
+    install_graceful_stop(app, socketio)
+    log.info("web process listening on %s:%s (%s)", settings.host, settings.port,
+             settings.async_mode)
     if settings.async_mode == "gevent":
         serve_gevent(app, settings.host, settings.port)
         return

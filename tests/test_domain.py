@@ -75,6 +75,9 @@ def test_urls_win_over_parts():
     ({"NODE_ENV": "production", "JWT_SECRET": "x" * 40}, "production needs a database"),
     ({"APP_ENV": "production", "DB_HOST": "db", "REDIS_URL": "redis://r",
       "JWT_SECRET": "x" * 40}, "DB_PASSWORD"),
+    ({"APP_ENV": "production", "DATABASE_URL": "mysql://a/b", "REDIS_HOST": "redis",
+      "JWT_SECRET": "x" * 40}, "REDIS_PASSWORD"),
+    ({"LOG_FORMAT": "xml"}, "LOG_FORMAT"),
     ({"SESSION_TIMEOUT": "ten"}, "SESSION_TIMEOUT"),
     ({"WORKER_INTERVAL": "5"}, "WORKER_INTERVAL"),
     ({"ASYNC_MODE": "asyncio"}, "ASYNC_MODE"),
@@ -124,3 +127,12 @@ def test_visibility_follows_the_rooms():
     assert events.visible(own, gtr) and events.visible(other, gtr)
     assert events.visible(own, a7) and not events.visible(other, a7)
     assert events.visible(pool, a7)
+
+
+def test_log_format_is_json_in_production_and_text_in_development():
+    prod = {"APP_ENV": "production", "DATABASE_URL": "mysql://a/b", "REDIS_URL": "redis://r",
+            "JWT_SECRET": "x" * 40}
+    assert Settings.from_env(prod).log_format == "json"
+    assert Settings.from_env({**prod, "LOG_FORMAT": "TEXT"}).log_format == "text"
+    assert Settings.from_env({}).log_format == "text"
+    assert Settings.from_env({"LOG_FORMAT": "json"}).log_format == "json"

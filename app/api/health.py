@@ -14,6 +14,8 @@ from app.sockets import ws_stats
 from domain.states import Role
 
 bp = Blueprint("health", __name__, url_prefix="/api")
+#: Node names a ping goes to (kombu's "pcre" matcher is re.match): all but beat's.
+NOT_BEAT = r"(?!celerybeat@)"
 
 
 def _check(fn) -> dict:
@@ -43,7 +45,11 @@ def health():
             conn.ensure_connection(max_retries=1, timeout=2)
 
     def workers():
-        replies = celery.control.ping(timeout=1.0, limit=1) or []
+        # Beat answers pings too (--enable-remote-control, for its own health
+        # check) but runs no task: the pattern keeps it from answering, so the
+        # first reply, which ends the wait, is a worker's.
+        replies = celery.control.ping(timeout=1.0, limit=1, pattern=NOT_BEAT,
+                                      matcher="pcre") or []
         names = sorted(name for reply in replies for name in reply)
         if not names:
             raise RuntimeError("no Celery worker answered")
