@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import redis
 
+from app.ratelimit import RateLimiter
 from app.settings import Settings
 from core.cache import SessionCache, make_redis
 from core.clientes import ClienteService
@@ -22,6 +23,7 @@ class Components:
     publisher: Publisher
     sessions: SessionService
     clientes: ClienteService
+    limiter: RateLimiter
 
     @classmethod
     def build(cls, settings: Settings, arm_timeout: ArmTimeout) -> Components:
@@ -36,4 +38,5 @@ class Components:
             publisher=publisher,
             sessions=SessionService(db, cache, publisher, arm_timeout, settings.session_timeout),
             clientes=ClienteService(db, publisher),
+            limiter=RateLimiter(client, settings.key_prefix),
         )

@@ -34,7 +34,9 @@ def error_response(status: int, code: str, message: str, **details):
 def register(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def _domain(exc: DomainError):
-        return error_response(exc.status, exc.code, exc.message, **exc.details)
+        body, status = error_response(exc.status, exc.code, exc.message, **exc.details)
+        body.headers.update(getattr(exc, "headers", None) or {})
+        return body, status
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):

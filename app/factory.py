@@ -34,13 +34,15 @@ def build_app(settings: Settings | None = None, *, role: str = "cli") -> Flask:
     celery_init_app(app, settings)
     app.extensions["albru"] = Components.build(settings, arm_timeout=arm_timeout)
 
-    from app import cli, errors
+    from app import cli, contract, errors, http_policy
     from app.api import IdConverter, register_blueprints
 
     app.url_map.converters["id"] = IdConverter
 
     errors.register(app)
+    http_policy.register(app, settings)
     register_blueprints(app)
+    contract.register(app)
     cli.register(app)
 
     if role == "web":

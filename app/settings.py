@@ -18,6 +18,11 @@ DEV_DATABASE_URL = f"sqlite:///{ROOT / 'instance' / 'albru.db'}"
 DEV_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEV_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me"  # noqa: S105 - refused in production
 ASYNC_MODES = ("eventlet", "gevent", "threading")
+#: Browser origins a development server accepts besides FRONTEND_URL (Vite, CRA).
+DEV_ORIGINS = ("http://localhost:5173", "http://localhost:5174", "http://localhost:3000",
+               "http://127.0.0.1:5173", "http://127.0.0.1:5174", "http://127.0.0.1:3000")
+RATE_PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+DEFAULT_RATE_LIMITS = {"login": "10/minute", "heartbeat": "600/minute", "start": "300/minute"}
 
 
 class SettingsError(RuntimeError):
@@ -35,6 +40,42 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> i
     if value < minimum:
         raise SettingsError(f"{name} must be at least {minimum}, got {value}")
     return value
+
+
+def _rate(env: Mapping[str, str], name: str, default: str) -> tuple[int, int] | None:
+    """`N/second|minute|hour|day` -> (N, window seconds); `off` or `0` -> None (no limit)."""
+    raw = env.get(name, "").strip().lower() or default
+    if raw in ("off", "0", "none"):
+        return None
+    count, _, period = raw.partition("/")
+    period = period.strip().rstrip("s") or "minute"
+    try:
+        n = int(count)
+    except ValueError:
+        n = 0
+    if n < 1 or period not in RATE_PERIODS:
+        raise SettingsError(f"{name} must look like 10/minute (or off), got {raw!r}")
+    return n, RATE_PERIODS[period]
+
+
+def _origins(raw: str) -> tuple[str, ...]:
+    return tuple(u.strip().rstrip("/") for u in raw.split(",") if u.strip())
+
+
+def check_flower_auth(env: Mapping[str, str], argv: list[str]) -> None:
+    """A production Flower must ask for a login: FLOWER_BASIC_AUTH (user:password),
+    FLOWER_PASSWORD, or --basic-auth on its command line."""
+    mode = (env.get("APP_ENV") or env.get("NODE_ENV") or "development").strip().lower()
+    if mode != "production":
+        return
+    if any(a.startswith("--basic-auth=") and ":" in a.split("=", 1)[1].strip(":")
+           for a in argv):
+        return
+    basic = env.get("FLOWER_BASIC_AUTH", "").strip()
+    if (basic and ":" in basic and basic.split(":", 1)[1]) or env.get("FLOWER_PASSWORD", ""):
+        return
+    raise SettingsError("FLOWER_BASIC_AUTH (user:password) or FLOWER_PASSWORD is required "
+                        "for Flower in production")
 
 
 def _float(env: Mapping[str, str], name: str, default: float, minimum: float) -> float:
@@ -72,6 +113,14 @@ class Settings:
     log_level: str = "INFO"
     demo_password: str = "demo1234"  # noqa: S105 - demo data only
     db_pool_size: int = 10
+    cors_origins: tuple[str, ...] = ("http://localhost:5174",)
+    hsts_seconds: int = 0
+    #: name -> (requests, window seconds), or None when that limit is off
+    rate_limits: Mapping[str, tuple[int, int] | None] | None = None
+
+    def rate_limit(self, name: str) -> tuple[int, int] | None:
+        limits = self.rate_limits if self.rate_limits is not None else {}
+        return limits.get(name)
 
     @property
     def production(self) -> bool:
@@ -132,8 +181,12 @@ class Settings:
         if async_mode not in ASYNC_MODES:
             raise SettingsError(f"ASYNC_MODE must be one of {', '.join(ASYNC_MODES)}")
 
-        frontend = tuple(u.strip().rstrip("/") for u in
-                         env.get("FRONTEND_URL", "http://localhost:5174").split(",") if u.strip())
+        frontend = _origins(env.get("FRONTEND_URL", "http://localhost:5174"))
+        # REST CORS and Socket.IO accept the same browser origins: CORS_ORIGINS when
+        # set, else FRONTEND_URL; a development server also takes localhost dev ports.
+        cors = _origins(env.get("CORS_ORIGINS", "")) or frontend
+        if mode == "development":
+            cors = tuple(dict.fromkeys(cors + DEV_ORIGINS))
 
         timezone = env.get("TIMEZONE", "UTC").strip() or "UTC"
         try:
@@ -164,4 +217,8 @@ class Settings:
             log_level=env.get("LOG_LEVEL", "INFO").strip().upper(),
             demo_password=env.get("DEMO_PASSWORD", "demo1234"),
             db_pool_size=_int(env, "DB_POOL_SIZE", 10),
+            cors_origins=cors,
+            hsts_seconds=_int(env, "HSTS_SECONDS", 31_536_000 if production else 0, minimum=0),
+            rate_limits={name: _rate(env, f"RATE_LIMIT_{name.upper()}", default)
+                         for name, default in DEFAULT_RATE_LIMITS.items()},
         )

@@ -36,7 +36,7 @@ def init_socketio(app: Flask, settings: Settings) -> None:
         async_mode=settings.async_mode,
         message_queue=settings.redis_url,
         channel=settings.socketio_channel,
-        cors_allowed_origins=origin_checker(settings.frontend_urls),
+        cors_allowed_origins=origin_checker(settings.cors_origins),
         ping_interval=settings.ping_interval,
         ping_timeout=settings.ping_timeout,
         json=None,
