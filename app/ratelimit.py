@@ -70,7 +70,6 @@ class RateLimiter:
         if int(n) > count:
             raise RateLimited(f"too many {name} requests; retry in {retry_after} s",
                               retry_after=retry_after, limit=f"{count}/{window}s")
-        g.rate_limit = (count, count - int(n))
         return count - int(n), retry_after
 
 
@@ -85,5 +84,7 @@ def enforce(name: str, ident: str) -> None:
     from app.factory import components
 
     comps = components()
-    limiter: RateLimiter = comps.limiter
-    limiter.hit(name, ident, comps.settings.rate_limit(name))
+    limit = comps.settings.rate_limit(name)
+    remaining, _ = comps.limiter.hit(name, ident, limit)
+    if limit is not None and remaining >= 0:
+        g.rate_limit = (limit[0], remaining)  # X-RateLimit-* headers (app.http_policy)
