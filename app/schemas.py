@@ -208,7 +208,7 @@ class StatusOut(Out):
     active: bool
     session: SessionOut | None
     cached: bool = Field(description="the Redis copy of the session exists")
-    cache_ttl: int | None
+    cache_ttl: float | None = Field(description="seconds left on the Redis copy")
 
 
 class ActiveOut(Out):

@@ -35,7 +35,8 @@ SCHEMATHESIS = [sys.executable, "-m", "schemathesis.cli"]
 MAX_EXAMPLES = 25
 SEED = 20261127
 CHECKS = ("not_a_server_error,status_code_conformance,content_type_conformance,"
-          "response_headers_conformance,response_schema_conformance,negative_data_rejection")
+          "response_headers_conformance,response_schema_conformance,negative_data_rejection,"
+          "unsupported_method,ignored_auth")
 DOCS_ONLY = {"/api/openapi.json", "/api/docs", "/api/docs/", "/api/docs/init.js",
              "/api/docs/assets/<path:name>"}
 
@@ -194,6 +195,7 @@ def run_schemathesis(fuzz, who: str) -> dict:
             "--phases", "examples,coverage,fuzzing", "--workers", "1",
             "--request-timeout", "20", "--suppress-health-check", "all",
             "--no-color", "--output-truncate", "false",
+            "--report", "har", "--report-har-path", str(fuzz.tmp / f"schemathesis-{who}.har"),
         ],
         capture_output=True, text=True, timeout=300,
     )
