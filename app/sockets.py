@@ -157,8 +157,11 @@ def on_heartbeat(data: Any = None):
     if not isinstance(cliente_id, int) or isinstance(cliente_id, bool) or cliente_id <= 0:
         return {"error": "validation_error", "field": "cliente_id",
                 "message": "cliente_id must be a positive integer"}
+    comps = current_app.extensions["albru"]
     try:
-        out = current_app.extensions["albru"].sessions.heartbeat(principal.id, cliente_id)
+        # the same per-advisor counter as POST /api/sessions/heartbeat
+        comps.limiter.hit("heartbeat", str(principal.id), comps.settings.rate_limit("heartbeat"))
+        out = comps.sessions.heartbeat(principal.id, cliente_id)
     except DomainError as exc:
         return {"error": exc.code, "message": exc.message, **exc.details}
     return out.session

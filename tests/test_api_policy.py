@@ -109,8 +109,15 @@ def test_start_and_heartbeat_limits_are_per_advisor(factory, limited):
         r = post(n, "/api/sessions/heartbeat", ta, {"cliente_id": clients[0].id})
         assert r.status_code == 200, r.text
     assert_limited(post(1, "/api/sessions/heartbeat", ta, {"cliente_id": clients[0].id}))
+    ws = socketio.Client(reconnection=False)  # the socket heartbeat shares the counter
+    ws.connect(limited[0], auth={"token": ta}, transports=["websocket"], wait_timeout=10)
+    try:
+        ack = ws.call("heartbeat", {"cliente_id": clients[0].id}, timeout=10)
+    finally:
+        ws.disconnect()
+    assert ack["error"] == "rate_limited" and 1 <= ack["retry_after"] <= 60, ack
     [sess] = factory.sessions_of(clients[0].id)
-    assert sess.heartbeats == 4  # the refused heartbeat did not count
+    assert sess.heartbeats == 4  # the refused heartbeats did not count
     r = post(0, "/api/sessions/heartbeat", tb, {"cliente_id": mine.id})
     assert r.status_code == 200, r.text
 
