@@ -63,19 +63,26 @@ def _origins(raw: str) -> tuple[str, ...]:
 
 
 def check_flower_auth(env: Mapping[str, str], argv: list[str]) -> None:
-    """A production Flower must ask for a login: FLOWER_BASIC_AUTH (user:password),
-    FLOWER_PASSWORD, or --basic-auth on its command line."""
+    """A production Flower must ask for a login: FLOWER_BASIC_AUTH (user:password)
+    or --basic-auth=user:password (what compose and `make run` pass, built from
+    FLOWER_USER / FLOWER_PASSWORD), or Flower's OAuth (--auth / FLOWER_AUTH).
+    FLOWER_PASSWORD alone is not enough: Flower itself does not read it."""
     mode = (env.get("APP_ENV") or env.get("NODE_ENV") or "development").strip().lower()
     if mode != "production":
         return
-    if any(a.startswith("--basic-auth=") and ":" in a.split("=", 1)[1].strip(":")
-           for a in argv):
+
+    def basic_ok(value: str) -> bool:
+        user, sep, password = value.strip().partition(":")
+        return bool(user and sep and password)
+
+    options = dict(a[2:].split("=", 1) for a in argv if a.startswith("--") and "=" in a)
+    if basic_ok(options.get("basic-auth") or options.get("basic_auth") or "") or basic_ok(
+            env.get("FLOWER_BASIC_AUTH", "")):
         return
-    basic = env.get("FLOWER_BASIC_AUTH", "").strip()
-    if (basic and ":" in basic and basic.split(":", 1)[1]) or env.get("FLOWER_PASSWORD", ""):
+    if (options.get("auth") or env.get("FLOWER_AUTH", "")).strip():
         return
-    raise SettingsError("FLOWER_BASIC_AUTH (user:password) or FLOWER_PASSWORD is required "
-                        "for Flower in production")
+    raise SettingsError("Flower needs a login in production: set FLOWER_BASIC_AUTH=user:password "
+                        "(or pass --basic-auth=user:password)")
 
 
 def _float(env: Mapping[str, str], name: str, default: float, minimum: float) -> float:

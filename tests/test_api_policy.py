@@ -280,14 +280,18 @@ def test_forged_tokens_are_refused_on_rest_and_on_socket_connect(factory, api, s
 
 def test_flower_auth_is_required_in_production_only():
     prod = {"APP_ENV": "production"}
-    with pytest.raises(SettingsError, match="FLOWER_BASIC_AUTH"):
-        check_flower_auth(prod, ["celery", "flower"])
-    with pytest.raises(SettingsError):
-        check_flower_auth({**prod, "FLOWER_BASIC_AUTH": "admin:"}, ["celery", "flower"])
-    check_flower_auth({**prod, "FLOWER_BASIC_AUTH": "admin:s3cret"}, ["celery", "flower"])
-    check_flower_auth({**prod, "FLOWER_PASSWORD": "s3cret"}, ["celery", "flower"])
-    check_flower_auth(prod, ["celery", "flower", "--basic-auth=admin:s3cret"])
-    check_flower_auth({}, ["celery", "flower"])  # development: the dev stack's open Flower
+    flower = ["celery", "-A", "tasks.worker", "flower"]
+    for env, argv in [(prod, flower),
+                      ({**prod, "FLOWER_BASIC_AUTH": "admin:"}, flower),
+                      ({**prod, "FLOWER_BASIC_AUTH": "admin"}, flower),
+                      ({**prod, "FLOWER_PASSWORD": "s3cret"}, flower),  # Flower ignores it
+                      (prod, flower + ["--basic-auth=admin:"])]:
+        with pytest.raises(SettingsError, match="FLOWER_BASIC_AUTH"):
+            check_flower_auth(env, argv)
+    check_flower_auth({**prod, "FLOWER_BASIC_AUTH": "admin:s3cret"}, flower)
+    check_flower_auth(prod, flower + ["--basic-auth=admin:s3cret"])
+    check_flower_auth({**prod, "FLOWER_AUTH": ".*@example.com"}, flower)
+    check_flower_auth({}, flower)  # development: make run's Flower may stay open
 
 
 def test_production_flower_without_a_login_refuses_to_start():
