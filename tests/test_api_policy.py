@@ -188,7 +188,7 @@ def test_answers_carry_cors_for_allowed_origins_and_security_headers_always(fact
     assert r.status_code == 422 and r.headers["Cache-Control"] == "no-store"
 
 
-def test_hsts_only_when_configured(backends_urls=None):
+def test_hsts_only_when_configured():
     from app import create_app
 
     base = {"APP_ENV": "test", "DATABASE_URL": backends().database_url,

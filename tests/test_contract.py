@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -118,7 +118,7 @@ def test_docs_page_is_served_without_a_cdn(api):
 # ------------------------------------------------------------- schemathesis
 
 
-def _own_database(b: Backends, tmp: Path) -> tuple[str, callable]:
+def _own_database(b: Backends, tmp: Path) -> tuple[str, Callable[[], None]]:
     """A fresh database for the fuzzed web process, and how to drop it."""
     if not b.database_url.startswith("mysql"):
         return f"sqlite:///{tmp / 'contract.db'}", lambda: None
