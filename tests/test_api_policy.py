@@ -41,8 +41,9 @@ def limited(stack, tmp_path_factory):
     prefix = f"albru-rl-{os.getpid()}"
     webs = []
     for n in range(2):
+        # a long SESSION_TIMEOUT: a slow machine must not expire the session mid-test
         s = Stack(backends(), Path(tmp_path_factory.mktemp(f"limited{n}")), KEY_PREFIX=prefix,
-                  JWT_SECRET=stack.env["JWT_SECRET"], **LIMITS)
+                  JWT_SECRET=stack.env["JWT_SECRET"], SESSION_TIMEOUT="120", **LIMITS)
         s.start_web()
         webs.append(s)
     deadline = time.time() + 60
@@ -120,6 +121,9 @@ def test_start_and_heartbeat_limits_are_per_advisor(factory, limited):
     assert sess.heartbeats == 4  # the refused heartbeats did not count
     r = post(0, "/api/sessions/heartbeat", tb, {"cliente_id": mine.id})
     assert r.status_code == 200, r.text
+    for token, c in ((ta, clients[0]), (ta, clients[1]), (tb, mine)):  # end is not limited
+        r = post(0, "/api/sessions/end", token, {"cliente_id": c.id, "resultado": "cerrado"})
+        assert r.status_code == 200, r.text
 
 
 def test_default_limits_leave_room_for_heartbeats_every_30_seconds():

@@ -198,6 +198,7 @@ def run_schemathesis(fuzz, who: str) -> dict:
             "--report", "har", "--report-har-path", str(fuzz.tmp / f"schemathesis-{who}.har"),
         ],
         capture_output=True, text=True, timeout=300,
+        cwd=fuzz.tmp,  # its .schemathesis/ cache stays out of the work tree
     )
     seconds = time.perf_counter() - started
     out = done.stdout + done.stderr
