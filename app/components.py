@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import redis
 
 from app.metrics import ClusterCounters, MeteredPublisher
+from app.ratelimit import RateLimiter
 from app.settings import Settings
 from core.cache import SessionCache, make_redis
 from core.clientes import ClienteService
@@ -26,6 +27,7 @@ class Components:
     clientes: ClienteService
     events: EventLog
     metrics: ClusterCounters
+    limiter: RateLimiter
 
     @classmethod
     def build(cls, settings: Settings, arm_timeout: ArmTimeout) -> Components:
@@ -44,4 +46,5 @@ class Components:
             clientes=ClienteService(db, publisher),
             events=EventLog(db),
             metrics=metrics,
+            limiter=RateLimiter(client, settings.key_prefix),
         )

@@ -34,12 +34,21 @@ def error_response(status: int, code: str, message: str, **details):
 def register(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def _domain(exc: DomainError):
-        return error_response(exc.status, exc.code, exc.message, **exc.details)
+        body, status = error_response(exc.status, exc.code, exc.message, **exc.details)
+        body.headers.update(getattr(exc, "headers", None) or {})
+        return body, status
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):
         status = exc.code or 500
-        return error_response(status, HTTP_CODES.get(status, "http_error"), exc.description or "")
+        body, status = error_response(status, HTTP_CODES.get(status, "http_error"),
+                                      exc.description or "")
+        # keep what the exception says besides its HTML body, e.g. the Allow
+        # header of a 405 (RFC 9110 requires it; schemathesis found it missing)
+        for name, value in exc.get_headers():
+            if name.lower() not in ("content-type", "content-length"):
+                body.headers[name] = value
+        return body, status
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

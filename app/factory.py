@@ -40,7 +40,7 @@ def build_app(settings: Settings | None = None, *, role: str = "cli") -> Flask:
     celery_init_app(app, settings)
     app.extensions["albru"] = Components.build(settings, arm_timeout=arm_timeout)
 
-    from app import cli, errors
+    from app import cli, contract, errors, http_policy
     from app.api import IdConverter, register_blueprints
 
     app.url_map.converters["id"] = IdConverter
@@ -52,7 +52,16 @@ def build_app(settings: Settings | None = None, *, role: str = "cli") -> Flask:
 
         init_request_logging(app)
         init_http_metrics(app)
+    http_policy.register(app, settings)
+    if settings.proxy_hops:
+        # Behind nginx the TCP peer is the proxy: rate limits and logs need the
+        # client's address, which only the trusted hops may tell.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops,
+                                x_proto=settings.proxy_hops, x_host=settings.proxy_hops)
     register_blueprints(app)
+    contract.register(app)
     cli.register(app)
 
     if role == "cli":

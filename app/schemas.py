@@ -1,18 +1,25 @@
-"""Request bodies, validated with pydantic: wrong types, missing fields and
-unknown enum values become a 422 that names the field; bad JSON a 400."""
+"""Request and response models. Request bodies and queries are validated with
+them (wrong types, missing fields and unknown enum values become a 422 that
+names the field; bad JSON a 400), and the OpenAPI document (app/contract.py)
+is generated from the same classes. The `examples` appear in /api/docs."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from flask import request
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
+from pydantic.json_schema import SkipJsonSchema
 
 from domain.errors import DomainError, ValidationFailed
-from domain.states import Resultado
+from domain.states import Estado, Resultado, Role, SessionStatus
 
 Id = Annotated[StrictInt, Field(gt=0, le=2_147_483_647)]
 SessionId = Annotated[StrictStr, Field(min_length=1, max_length=64)]
+
+
+def _examples(*examples: dict[str, Any]) -> dict[str, Any]:
+    return {"examples": list(examples)}
 
 
 class Body(BaseModel):
@@ -20,22 +27,305 @@ class Body(BaseModel):
 
 
 class LoginIn(Body):
+    model_config = ConfigDict(json_schema_extra=_examples(
+        {"username": "asesor1", "password": "demo1234"}))
     username: Annotated[StrictStr, Field(min_length=1, max_length=64)]
     password: Annotated[StrictStr, Field(min_length=1, max_length=256)]
 
 
 class ClienteRef(Body):
+    model_config = ConfigDict(json_schema_extra=_examples({"cliente_id": 42}))
     cliente_id: Id
-    session_id: SessionId | None = None
+    session_id: SessionId | None = Field(
+        None, description="the session you think you hold; a stale one is refused (409)")
 
 
 class EndIn(ClienteRef):
+    model_config = ConfigDict(json_schema_extra=_examples(
+        {"cliente_id": 42, "resultado": "gestionado", "notas": "called back, sold"}))
     resultado: Resultado
     notas: Annotated[StrictStr, Field(max_length=5000)] | None = None
 
 
 class DeriveIn(Body):
-    asesor_id: Id | None = None
+    model_config = ConfigDict(json_schema_extra=_examples({"asesor_id": 3}, {}))
+    asesor_id: Id | None = Field(None, description="omitted or null: the shared pool")
+
+
+class ClienteIn(Body):
+    """Checked by core.clientes.clean_row (trimmed; telefono digits and +-(). only)."""
+
+    model_config = ConfigDict(json_schema_extra=_examples(
+        {"nombre": "Ana Torres", "telefono": "+51 900 000 001", "email": "ana@example.pe"}))
+    nombre: Annotated[StrictStr, Field(min_length=1, max_length=160, pattern=r"\S")]
+    telefono: Annotated[StrictStr, Field(min_length=1, max_length=32,
+                                         pattern=r"^[0-9+\-(). ]*[0-9][0-9+\-(). ]*$")]
+    email: Annotated[StrictStr, Field(max_length=160, pattern="@")] | None = None
+    documento: Annotated[StrictStr, Field(max_length=32)] | None = None
+    notas: Annotated[StrictStr, Field(max_length=5000)] | None = None
+
+
+QueryId = Annotated[int, Field(ge=1, le=2_147_483_647)]
+
+
+class ClientesQuery(Body):
+    estado: Estado | SkipJsonSchema[None] = None
+    asesor_id: QueryId | SkipJsonSchema[None] = None
+    limit: Annotated[int, Field(ge=1, le=500)] = 50
+    offset: Annotated[int, Field(ge=0, le=10_000_000)] = 0
+
+
+class HealthQuery(Body):
+    live: StrictStr | SkipJsonSchema[None] = Field(
+        None, description="any value: only say whether the process is up")
+
+
+# ------------------------------------------------------------------ answers
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class FieldError(Out):
+    field: str
+    message: str
+
+
+class ErrorOut(Out):
+    """Every error: a stable code, a human message, and details by code."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra=_examples(
+        {"error": "validation_error", "message": "cliente_id: Field required",
+         "field": "cliente_id",
+         "errors": [{"field": "cliente_id", "message": "Field required"}]},
+        {"error": "client_locked", "message": "cliente 42 is held by another advisor",
+         "holder": {"asesor_id": 3, "nombre": "Asesor 3"}},
+        {"error": "rate_limited", "message": "too many login requests; retry in 42 s",
+         "retry_after": 42, "limit": "10/60s"}))
+    error: str = Field(description="machine-readable code, e.g. not_found, validation_error")
+    message: str
+    field: str | None = Field(None, description="the offending field (422)")
+    errors: list[FieldError] | None = None
+
+
+class UserOut(Out):
+    id: int
+    username: str
+    nombre: str
+    role: Role
+
+
+class SessionTiming(Out):
+    timeout: float = Field(description="SESSION_TIMEOUT, seconds")
+    heartbeat_interval: int = Field(description="seconds between heartbeats")
+
+
+class LoginOut(Out):
+    model_config = ConfigDict(extra="allow", json_schema_extra=_examples({
+        "token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.e30.x", "token_type": "Bearer",
+        "expires_at": 1767225600,
+        "user": {"id": 3, "username": "asesor1", "nombre": "Asesor 1", "role": "asesor"},
+        "session": {"timeout": 600, "heartbeat_interval": 30}}))
+    token: str
+    token_type: Literal["Bearer"]
+    expires_at: int
+    user: UserOut
+    session: SessionTiming
+
+
+class ClienteOut(Out):
+    model_config = ConfigDict(extra="allow", json_schema_extra=_examples({
+        "id": 42, "nombre": "Ana Torres", "telefono": "+51 900 000 001",
+        "email": "ana@example.pe", "documento": None, "notas": None, "estado": "derivado",
+        "asesor_asignado": 3, "session_id": None, "lock_token": 0,
+        "created_at": "2026-11-27T09:00:00", "updated_at": 1764234000.5}))
+    id: int
+    nombre: str
+    telefono: str
+    email: str | None
+    documento: str | None
+    notas: str | None
+    estado: Estado
+    asesor_asignado: int | None
+    session_id: str | None
+    lock_token: int
+    created_at: str | None
+    updated_at: float | None
+
+
+class ClienteList(Out):
+    items: list[ClienteOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class ImportOut(Out):
+    model_config = ConfigDict(extra="allow", json_schema_extra=_examples(
+        {"imported": 2, "ids": [43, 44]}))
+    imported: int
+    ids: list[int]
+
+
+class AsesorOut(Out):
+    id: int
+    username: str
+    nombre: str
+    active: bool
+
+
+class SessionOut(Out):
+    """A session as returned everywhere; instants are epoch seconds (database clock)."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra=_examples({
+        "session_id": "5f0c2d9e8a7b4c3d", "cliente_id": 42, "asesor_id": 3, "token": 7,
+        "status": "active", "started_at": 1764234000.1, "last_activity_at": 1764234030.2,
+        "deadline": 1764234630.2, "seconds_left": 599.9, "ended_at": None,
+        "resultado": None, "heartbeats": 1}))
+    session_id: str
+    cliente_id: int
+    asesor_id: int
+    token: int = Field(description="the client's fencing token")
+    status: SessionStatus
+    started_at: float
+    last_activity_at: float
+    deadline: float
+    seconds_left: float
+    ended_at: float | None
+    resultado: Resultado | None
+    heartbeats: int
+
+
+class StartOut(SessionOut):
+    resumed: bool = Field(description="true (200) if you already held this client")
+
+
+class StatusOut(Out):
+    cliente_id: int
+    estado: Estado
+    asesor_asignado: int | None
+    active: bool
+    session: SessionOut | None
+    cached: bool = Field(description="the Redis copy of the session exists")
+    cache_ttl: float | None = Field(description="seconds left on the Redis copy")
+
+
+class ActiveOut(Out):
+    items: list[SessionOut]
+    count: int
+
+
+class SweepOut(Out):
+    expired: int
+    orphans_released: int
+    redis_restored: int
+    redis_removed: int
+
+
+class Check(Out):
+    ok: bool
+    ms: float
+    error: str | None = None
+
+
+class HealthOut(Out):
+    model_config = ConfigDict(extra="allow", json_schema_extra=_examples(
+        {"status": "ok"},
+        {"status": "degraded", "time": 1764234000.0, "checks": {
+            "database": {"ok": True, "ms": 1.2}, "redis": {"ok": True, "ms": 0.4},
+            "broker": {"ok": True, "ms": 0.9},
+            "workers": {"ok": False, "ms": 1001.0, "error": "RuntimeError: no worker"}}}))
+    status: Literal["ok", "degraded"]
+    checks: dict[str, Check] | None = None
+    time: float | None = None
+
+
+class WsNode(Out):
+    node: str
+    connections: int
+    rooms: dict[str, int]
+    delivery: dict[str, int] = Field(
+        default_factory=dict,
+        description="events_delivered, gap_filled, duplicates_dropped, reconnects, "
+                    "resumes_served, events_replayed, snapshots_required")
+    last_seq: int | None = Field(None, description="the last seq this process delivered")
+    ts: float
+
+
+class WsStatsOut(Out):
+    connections: int
+    rooms: dict[str, int]
+    delivery: dict[str, int] = Field(default_factory=dict, description="summed over processes")
+    nodes: list[WsNode]
+
+
+class EventsQuery(Body):
+    after: Annotated[int, Field(ge=0, le=2**62, description="the last seq you saw")]
+    limit: Annotated[int, Field(ge=1, le=1000)] = 500
+
+
+class EventOut(Out):
+    """The envelope of every pushed event (docs/events.md); events add fields."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra=_examples({
+        "seq": 1042, "type": "CLIENT_IN_GESTION", "cliente_id": 42,
+        "session_id": "9f0c2b7e8d1a4c3b9e6f5a4d3c2b1a09", "estado": "en_gestion",
+        "asesor_id": 3, "deadline": 1764234600.25, "ts": 1764234000.25, "pool": False}))
+    seq: int
+    type: str
+    cliente_id: int | None
+    session_id: str | None
+    estado: str | None
+    asesor_id: int | None
+    deadline: float | None
+    ts: float
+
+
+class EventsOut(Out):
+    snapshot_required: bool = Field(
+        description="true: the log no longer holds what you asked for; reload /api/board")
+    last_seq: int = Field(description="continue from here (the next `after`)")
+    more: bool = False
+    events: list[EventOut]
+
+
+class BoardItem(Out):
+    cliente_id: int
+    nombre: str
+    estado: Literal["derivado", "en_gestion"]
+    asesor_id: int | None
+    asesor_nombre: str | None
+    session_id: str | None
+    started_at: float | None
+    deadline: float | None
+    seconds_left: float | None
+
+
+class BoardOut(Out):
+    model_config = ConfigDict(extra="allow", json_schema_extra=_examples({
+        "seq": 1042, "now": 1764234010.5, "items": [
+            {"cliente_id": 42, "nombre": "Ana Torres", "estado": "en_gestion", "asesor_id": 3,
+             "asesor_nombre": "Asesor 3", "session_id": "9f0c2b7e8d1a4c3b9e6f5a4d3c2b1a09",
+             "started_at": 1764234000.25, "deadline": 1764234600.25, "seconds_left": 589.75},
+            {"cliente_id": 43, "nombre": "Luis Flores", "estado": "derivado", "asesor_id": None,
+             "asesor_nombre": None, "session_id": None, "started_at": None, "deadline": None,
+             "seconds_left": None}]}))
+    seq: int = Field(description="the event log's end when read: apply events after it")
+    now: float
+    items: list[BoardItem]
+
+
+class StatsOut(Out):
+    active: int
+    started_today: int
+    completed_today: int
+    timed_out_today: int
+    released_today: int
+    mean_handling_seconds: float | None
+    day_start: float
+    now: float
+    timezone: str
 
 
 class BadJson(DomainError):
@@ -65,12 +355,26 @@ def json_object(*, optional: bool = False) -> dict[str, Any]:
 
 
 def parse(model: type[M], *, optional: bool = False) -> M:
-    data = json_object(optional=optional)
+    """The JSON body validated by `model`, or a 400/422 naming what is wrong."""
+    return _validate(model, json_object(optional=optional))
+
+
+def parse_query(model: type[M]) -> M:
+    """The query string validated by `model` (empty values count as absent)."""
+    return _validate(model, {k: v for k, v in request.args.items() if v != ""})
+
+
+def _field(loc: tuple) -> str:
+    """The field path of an error; union member tags (`str-enum[Estado]`) dropped."""
+    return ".".join(str(p) for p in loc if isinstance(p, int) or str(p).isidentifier()) or "body"
+
+
+def _validate(model: type[M], data: dict[str, Any]) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         errors = [
-            {"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]}
+            {"field": _field(e["loc"]), "message": e["msg"]}
             for e in exc.errors(include_url=False, include_input=False)
         ]
         first = errors[0]

@@ -19,6 +19,11 @@ DEV_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEV_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me"  # noqa: S105 - refused in production
 ASYNC_MODES = ("eventlet", "gevent", "threading")
 LOG_FORMATS = ("json", "text")
+#: Browser origins a development server accepts besides FRONTEND_URL (Vite, CRA).
+DEV_ORIGINS = ("http://localhost:5173", "http://localhost:5174", "http://localhost:3000",
+               "http://127.0.0.1:5173", "http://127.0.0.1:5174", "http://127.0.0.1:3000")
+RATE_PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+DEFAULT_RATE_LIMITS = {"login": "10/minute", "heartbeat": "600/minute", "start": "300/minute"}
 
 
 class SettingsError(RuntimeError):
@@ -36,6 +41,49 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> i
     if value < minimum:
         raise SettingsError(f"{name} must be at least {minimum}, got {value}")
     return value
+
+
+def _rate(env: Mapping[str, str], name: str, default: str) -> tuple[int, int] | None:
+    """`N/second|minute|hour|day` -> (N, window seconds); `off` or `0` -> None (no limit)."""
+    raw = env.get(name, "").strip().lower() or default
+    if raw in ("off", "0", "none"):
+        return None
+    count, _, period = raw.partition("/")
+    period = period.strip().rstrip("s") or "minute"
+    try:
+        n = int(count)
+    except ValueError:
+        n = 0
+    if n < 1 or period not in RATE_PERIODS:
+        raise SettingsError(f"{name} must look like 10/minute (or off), got {raw!r}")
+    return n, RATE_PERIODS[period]
+
+
+def _origins(raw: str) -> tuple[str, ...]:
+    return tuple(u.strip().rstrip("/") for u in raw.split(",") if u.strip())
+
+
+def check_flower_auth(env: Mapping[str, str], argv: list[str]) -> None:
+    """A production Flower must ask for a login: FLOWER_BASIC_AUTH (user:password)
+    or --basic-auth=user:password (what compose and `make run` pass, built from
+    FLOWER_USER / FLOWER_PASSWORD), or Flower's OAuth (--auth / FLOWER_AUTH).
+    FLOWER_PASSWORD alone is not enough: Flower itself does not read it."""
+    mode = (env.get("APP_ENV") or env.get("NODE_ENV") or "development").strip().lower()
+    if mode != "production":
+        return
+
+    def basic_ok(value: str) -> bool:
+        user, sep, password = value.strip().partition(":")
+        return bool(user and sep and password)
+
+    options = dict(a[2:].split("=", 1) for a in argv if a.startswith("--") and "=" in a)
+    if basic_ok(options.get("basic-auth") or options.get("basic_auth") or "") or basic_ok(
+            env.get("FLOWER_BASIC_AUTH", "")):
+        return
+    if (options.get("auth") or env.get("FLOWER_AUTH", "")).strip():
+        return
+    raise SettingsError("Flower needs a login in production: set FLOWER_BASIC_AUTH=user:password "
+                        "(or pass --basic-auth=user:password)")
 
 
 def _float(env: Mapping[str, str], name: str, default: float, minimum: float) -> float:
@@ -77,6 +125,15 @@ class Settings:
     event_log_max_len: int = 100_000  # events kept for resume ...
     event_log_max_age: float = 86_400.0  # ... and for at most this many seconds
     extend_push_interval: float = 5.0  # seconds between SESSIONS_EXTENDED pushes; 0: off
+    proxy_hops: int = 0  # reverse proxies in front (nginx: 1) whose X-Forwarded-* to trust
+    cors_origins: tuple[str, ...] = ("http://localhost:5174",)
+    hsts_seconds: int = 0
+    #: name -> (requests, window seconds), or None when that limit is off
+    rate_limits: Mapping[str, tuple[int, int] | None] | None = None
+
+    def rate_limit(self, name: str) -> tuple[int, int] | None:
+        limits = self.rate_limits if self.rate_limits is not None else {}
+        return limits.get(name)
 
     @property
     def production(self) -> bool:
@@ -144,8 +201,12 @@ class Settings:
         if log_format not in LOG_FORMATS:
             raise SettingsError(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}")
 
-        frontend = tuple(u.strip().rstrip("/") for u in
-                         env.get("FRONTEND_URL", "http://localhost:5174").split(",") if u.strip())
+        frontend = _origins(env.get("FRONTEND_URL", "http://localhost:5174"))
+        # REST CORS and Socket.IO accept the same browser origins: CORS_ORIGINS when
+        # set, else FRONTEND_URL; a development server also takes localhost dev ports.
+        cors = _origins(env.get("CORS_ORIGINS", "")) or frontend
+        if mode == "development":
+            cors = tuple(dict.fromkeys(cors + DEV_ORIGINS))
 
         timezone = env.get("TIMEZONE", "UTC").strip() or "UTC"
         try:
@@ -180,4 +241,9 @@ class Settings:
             event_log_max_len=_int(env, "EVENT_LOG_MAX_LEN", 100_000, minimum=100),
             event_log_max_age=_float(env, "EVENT_LOG_MAX_AGE", 86_400.0, minimum=60.0),
             extend_push_interval=_float(env, "EXTEND_PUSH_INTERVAL", 5.0, minimum=0.0),
+            proxy_hops=_int(env, "PROXY_HOPS", 0, minimum=0),
+            cors_origins=cors,
+            hsts_seconds=_int(env, "HSTS_SECONDS", 31_536_000 if production else 0, minimum=0),
+            rate_limits={name: _rate(env, f"RATE_LIMIT_{name.upper()}", default)
+                         for name, default in DEFAULT_RATE_LIMITS.items()},
         )

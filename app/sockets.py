@@ -43,7 +43,7 @@ def init_socketio(app: Flask, settings: Settings) -> None:
         app,
         async_mode=settings.async_mode,
         client_manager=_manager,
-        cors_allowed_origins=origin_checker(settings.frontend_urls),
+        cors_allowed_origins=origin_checker(settings.cors_origins),
         ping_interval=settings.ping_interval,
         ping_timeout=settings.ping_timeout,
         json=None,
@@ -227,8 +227,11 @@ def on_heartbeat(data: Any = None):
     if not isinstance(cliente_id, int) or isinstance(cliente_id, bool) or cliente_id <= 0:
         return {"error": "validation_error", "field": "cliente_id",
                 "message": "cliente_id must be a positive integer"}
+    comps = current_app.extensions["albru"]
     try:
-        out = current_app.extensions["albru"].sessions.heartbeat(principal.id, cliente_id)
+        # the same per-advisor counter as POST /api/sessions/heartbeat
+        comps.limiter.hit("heartbeat", str(principal.id), comps.settings.rate_limit("heartbeat"))
+        out = comps.sessions.heartbeat(principal.id, cliente_id)
     except DomainError as exc:
         return {"error": exc.code, "message": exc.message, **exc.details}
     return out.session

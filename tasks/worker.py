@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 from celery.signals import worker_process_init
 
 from app import create_app
+from app.settings import check_flower_auth
 
-flask_app = create_app(role="worker")
+flask_app = create_app(role="worker")  # also reads .env into the environment
+if "flower" in sys.argv[1:]:
+    check_flower_auth(os.environ, sys.argv)  # a production Flower must ask for a login
 celery_app = flask_app.extensions["celery"]
 
 

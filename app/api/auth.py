@@ -4,8 +4,10 @@ from flask import Blueprint, jsonify
 from sqlalchemy import select
 
 from app.auth import current_user, issue_token, require, verify_password
+from app.contract import operation
 from app.factory import components
-from app.schemas import LoginIn, parse
+from app.ratelimit import client_ip, enforce
+from app.schemas import LoginIn, LoginOut, UserOut, parse
 from core.models import User
 from domain.errors import Unauthorized
 
@@ -13,8 +15,14 @@ bp = Blueprint("auth", __name__, url_prefix="/api/auth")
 
 
 @bp.post("/login")
+@operation(tags=["auth"], body=LoginIn, ok={200: LoginOut}, errors=(400, 401, 413, 429),
+           public=True)
 def login():
+    """Log in: a bearer token for REST and Socket.IO, and the session timing."""
     body = parse(LoginIn)
+    # per username and address: guessing one account's password is slowed down,
+    # and one office behind a NAT does not lock out everyone's login
+    enforce("login", f"{body.username.lower()}|{client_ip()}")
     comps = components()
     with comps.db.transaction() as tx:
         user = tx.execute(select(User).where(User.username == body.username)).scalar_one_or_none()
@@ -35,7 +43,9 @@ def login():
 
 
 @bp.get("/me")
+@operation(tags=["auth"], ok={200: UserOut})
 @require()
 def me():
+    """The token's user."""
     p = current_user()
     return jsonify({"id": p.id, "username": p.username, "nombre": p.nombre, "role": p.role.value})

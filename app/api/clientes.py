@@ -6,8 +6,19 @@ from flask import Blueprint, jsonify, request
 from sqlalchemy import select
 
 from app.auth import current_user, require
+from app.contract import operation
 from app.factory import components
-from app.schemas import DeriveIn, json_object, parse
+from app.schemas import (
+    AsesorOut,
+    ClienteIn,
+    ClienteList,
+    ClienteOut,
+    ClientesQuery,
+    DeriveIn,
+    ImportOut,
+    parse,
+    parse_query,
+)
 from core.models import User
 from domain.errors import NotFound, ValidationFailed
 from domain.states import Estado, Role
@@ -15,39 +26,27 @@ from domain.states import Estado, Role
 bp = Blueprint("clientes", __name__, url_prefix="/api")
 
 
-def _query_int(name: str, default: int | None, lo: int, hi: int) -> int | None:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValidationFailed(f"{name} must be a whole number", field=name) from None
-    if not lo <= value <= hi:
-        raise ValidationFailed(f"{name} must be between {lo} and {hi}", field=name)
-    return value
-
-
 @bp.get("/clientes")
+@operation(tags=["clientes"], query=ClientesQuery, ok={200: ClienteList}, errors=(422,))
 @require()
 def list_clientes():
-    estado = request.args.get("estado") or None
-    if estado is not None and estado not in {e.value for e in Estado}:
-        raise ValidationFailed(f"estado must be one of {', '.join(e.value for e in Estado)}",
-                               field="estado")
+    """The queue, by id; an advisor sees their own clients plus the pool."""
+    q = parse_query(ClientesQuery)
     user = current_user()
     return jsonify(components().clientes.list(
-        estado=estado,
-        asesor_id=_query_int("asesor_id", None, 1, 2_147_483_647),
+        estado=q.estado.value if q.estado else None,
+        asesor_id=q.asesor_id,
         visible_to=None if user.is_gtr else user.id,
-        limit=_query_int("limit", 50, 1, 500),
-        offset=_query_int("offset", 0, 0, 10_000_000),
+        limit=q.limit,
+        offset=q.offset,
     ))
 
 
 @bp.get("/clientes/<id:cliente_id>")
+@operation(tags=["clientes"], ok={200: ClienteOut}, errors=(404,))
 @require()
 def get_cliente(cliente_id: int):
+    """One client (an advisor: only theirs or the pool); counts as activity."""
     view = components().clientes.get(cliente_id)
     user = current_user()
     visible = user.is_gtr or view["asesor_asignado"] == user.id or (
@@ -58,16 +57,23 @@ def get_cliente(cliente_id: int):
 
 
 @bp.post("/clientes")
+@operation(tags=["clientes"], body=ClienteIn, ok={201: ClienteOut}, errors=(400, 403, 413, 422))
 @require(Role.GTR)
 def create_cliente():
-    view = components().clientes.create(current_user().id, json_object())
+    """Add a client (state `nuevo`); pushes CLIENT_CREATED."""
+    body = parse(ClienteIn)
+    view = components().clientes.create(current_user().id, body.model_dump())
     return jsonify(view), 201
 
 
 @bp.post("/clientes/import")
+@operation(tags=["clientes"], ok={201: ImportOut}, errors=(403, 413, 422))
 @require(Role.GTR)
 def import_clientes():
-    """CSV upload: multipart field `file`, or a text/csv body."""
+    """Import a CSV: multipart field `file`, or a text/csv body.
+
+    Header `nombre,telefono[,email,documento,notas]`; all or nothing: a bad
+    line rejects the file with 422 naming the `line` and `field`."""
     upload = request.files.get("file")
     if upload is not None:
         raw = upload.read()
@@ -85,15 +91,20 @@ def import_clientes():
 
 
 @bp.post("/clientes/<id:cliente_id>/derivar")
+@operation(tags=["clientes"], body=DeriveIn, body_optional=True, ok={200: ClienteOut},
+           errors=(400, 403, 404, 409, 413, 422))
 @require(Role.GTR)
 def derivar(cliente_id: int):
+    """Hand a client to an advisor, or to the shared pool (no `asesor_id`)."""
     body = parse(DeriveIn, optional=True)
     return jsonify(components().clientes.derive(current_user().id, cliente_id, body.asesor_id))
 
 
 @bp.get("/asesores")
+@operation(tags=["clientes"], ok={200: list[AsesorOut]}, errors=(403,))
 @require(Role.GTR)
 def list_asesores():
+    """The advisors, for the derive menu."""
     with components().db.transaction() as tx:
         rows = tx.execute(
             select(User).where(User.role == Role.ASESOR.value).order_by(User.id)

@@ -9,7 +9,9 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, current_app, jsonify, request
 
 from app.auth import require
+from app.contract import operation
 from app.factory import components
+from app.schemas import HealthOut, HealthQuery, StatsOut, WsStatsOut
 from app.sockets import ws_stats
 from domain.states import Role
 
@@ -32,6 +34,7 @@ def _check(fn) -> dict:
 
 
 @bp.get("/health")
+@operation(tags=["ops"], query=HealthQuery, ok={200: HealthOut, 503: HealthOut}, public=True)
 def health():
     """200 when the database, Redis, the broker and at least one worker answer,
     else 503 with the failing part named. `?live=1` only says the process is up."""
@@ -67,14 +70,18 @@ def health():
 
 
 @bp.get("/ws-stats")
+@operation(tags=["ops"], ok={200: WsStatsOut}, errors=(403,))
 @require(Role.GTR)
 def websocket_stats():
+    """Socket.IO connections per room and per web process."""
     return jsonify(ws_stats(components()))
 
 
 @bp.get("/stats/sessions")
+@operation(tags=["ops"], ok={200: StatsOut}, errors=(403,))
 @require(Role.GTR)
 def session_stats():
+    """Sessions today (in TIMEZONE): started, completed, timed out, released."""
     comps = components()
     tz = ZoneInfo(comps.settings.timezone)
     now = datetime.now(tz)
