@@ -306,17 +306,31 @@ def test_a_cut_client_resumes_without_gaps_or_duplicates(rt: RT, f: Factory, ope
         stop.set()
         worker.join()
     assert not errors, errors
-    final = last_seq(rt.api1, gt)
-    client.wait_seq(final)
+    # Sessions left open time out: wait for that, so the touched clients are
+    # settled, then compare at a moment no event happened (same log end around it).
+    end = time.time() + rt.stack.session_timeout + rt.stack.worker_interval + 10
+    while any(f.get_cliente(cid).estado == "en_gestion" for cid in touched):
+        assert time.time() < end, "sessions left open were not timed out"
+        time.sleep(0.2)
+    for _ in range(20):
+        final = last_seq(rt.api1, gt)
+        client.wait_seq(final)
+        truth = {cid: (c.estado, c.asesor_asignado)
+                 for cid in touched for c in [f.get_cliente(cid)]}
+        if last_seq(rt.api1, gt) == final:
+            break
+    else:
+        pytest.fail("events never stopped long enough to compare")
     assert client.duplicates == 0
     # Every seq once, in order (events after `final`, e.g. from the sweep, may follow).
     seqs, last = client.received()
     assert seqs == list(range(start + 1, last + 1)), "a gap or a reordering"
     assert all(r["status"] == "replayed" for r in client.resyncs), client.resyncs
     assert sum(r["replayed"] for r in client.resyncs) > 0, "no event was missed: cut not tested"
-    for cid in touched:
-        c = f.get_cliente(cid)
-        assert client.state[cid] == (c.estado, c.asesor_asignado), cid
+    with client.lock:
+        mismatched = {cid: (client.state.get(cid), truth[cid]) for cid in touched
+                      if client.state.get(cid) != truth[cid]}
+    assert not mismatched, "client state differs from the database (client, db)"
 
 
 def test_a_too_old_position_gets_a_snapshot_that_matches_the_database(rt: RT, f: Factory, opened):
