@@ -43,8 +43,9 @@ def wait_live(s: Stack, timeout: float = 60) -> None:
     raise AssertionError(f"web did not come up: {s.log('web')[-2000:]}")
 
 
-def test_sigterm_to_web_closes_sockets_and_exits_zero(tmp_path: Path, db, own_backends):
-    s = Stack(own_backends, tmp_path)
+@pytest.mark.parametrize("mode", ["eventlet", "gevent"])
+def test_sigterm_to_web_closes_sockets_and_exits_zero(tmp_path: Path, db, own_backends, mode):
+    s = Stack(own_backends, tmp_path, ASYNC_MODE=mode)
     s.start_web()
     try:
         wait_live(s)
