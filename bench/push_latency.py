@@ -16,11 +16,13 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import psutil
 import requests
 import socketio
 
@@ -51,16 +53,30 @@ def progress(label: str, done: int, total: int) -> None:
     sys.stderr.flush()
 
 
-class Receiver:
-    def __init__(self, url: str, token: str) -> None:
-        self.got: dict[int, float] = {}
-        self.client = socketio.Client(reconnection=False)
-        self.client.on("CLIENT_DERIVED", self._on)
-        self.client.connect(url, auth={"token": token}, transports=["websocket"],
-                            wait_timeout=30)
+async def _receive(url: str, token: str, count: int, out: str) -> None:
+    """The GTR clients: `count` AsyncClients in this one process (asyncio, so the
+    load generator stays light next to the server it measures)."""
+    import asyncio
 
-    def _on(self, data) -> None:
-        self.got[data["cliente_id"]] = time.time()
+    got: list[dict[int, float]] = [{} for _ in range(count)]
+
+    def handler(i: int):
+        async def on(data) -> None:
+            got[i][data["cliente_id"]] = time.time()
+        return on
+
+    clients = []
+    for i in range(count):
+        c = socketio.AsyncClient(reconnection=False)
+        c.on("CLIENT_DERIVED", handler(i))
+        await c.connect(url, auth={"token": token}, transports=["websocket"], wait_timeout=30)
+        clients.append(c)
+    print("ready", flush=True)
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(None, sys.stdin.readline)  # "stop"
+    for c in clients:
+        await c.disconnect()
+    Path(out).write_text(json.dumps([{str(k): v for k, v in g.items()} for g in got]))
 
 
 def run_mode(mode: str, clients: int, events: int, rate: float) -> dict:
@@ -87,10 +103,15 @@ def run_mode(mode: str, clients: int, events: int, rate: float) -> dict:
                 ids = [c.id for c in rows]
                 gtr_token = issue_token(gtr, stack.env["JWT_SECRET"], 3600)[0]
                 asesor_id = asesor.id
-            receivers: list[Receiver] = []
-            for i in range(clients):
-                receivers.append(Receiver(stack.base_url, gtr_token))
-                progress(f"{mode}: connecting", i + 1, clients)
+            arrivals_file = Path(logdir) / "arrivals.json"
+            receiver = subprocess.Popen(
+                [sys.executable, "-m", "bench.push_latency", "--receive", stack.base_url,
+                 gtr_token, str(clients), str(arrivals_file)],
+                cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            progress(f"{mode}: connecting", 0, 1)
+            assert receiver.stdout.readline().strip() == "ready", "receivers did not connect"
+            progress(f"{mode}: connecting", 1, 1)
+            receiver_cpu0 = psutil.Process(receiver.pid).cpu_times()
             http = requests.Session()
             http.headers["Authorization"] = f"Bearer {gtr_token}"
             sent: dict[int, tuple[float, float]] = {}
@@ -105,21 +126,21 @@ def run_mode(mode: str, clients: int, events: int, rate: float) -> dict:
                 call_ms.append((t1 - t0) * 1000)
                 progress(f"{mode}: pushing", n + 1, len(ids))
                 time.sleep(max(0.0, 1 / rate - (time.time() - t0)))
-            end = time.time() + 15
-            while time.time() < end and any(len(r.got) < len(ids) for r in receivers):
-                time.sleep(0.2)
+            time.sleep(3)  # the last pushes arrive
+            cpu = psutil.Process(receiver.pid).cpu_times()
+            receiver_cpu = (cpu.user + cpu.system) - (receiver_cpu0.user + receiver_cpu0.system)
+            receiver.communicate("stop\n", timeout=120)
+            got = [{int(k): v for k, v in g.items()} for g in json.loads(arrivals_file.read_text())]
             after_return: list[float] = []  # ms from the call returning, every client
             everyone: list[float] = []  # ms until the LAST client has it, per event
             missing = 0
             for cid, (_, t1) in sent.items():
-                arrivals = [r.got.get(cid) for r in receivers]
+                arrivals = [g.get(cid) for g in got]
                 missing += sum(1 for a in arrivals if a is None)
-                got = [a for a in arrivals if a is not None]
-                after_return.extend((a - t1) * 1000 for a in got)
-                if len(got) == len(receivers):
-                    everyone.append((max(got) - t1) * 1000)
-            for r in receivers:
-                r.client.disconnect()
+                present = [a for a in arrivals if a is not None]
+                after_return.extend((a - t1) * 1000 for a in present)
+                if len(present) == len(got):
+                    everyone.append((max(present) - t1) * 1000)
         finally:
             stack.stop()
             db.dispose()
@@ -137,6 +158,7 @@ def run_mode(mode: str, clients: int, events: int, rate: float) -> dict:
         "all_clients_ms_p99": round(pct(everyone, 0.99), 2) if everyone else None,
         "api_call_ms_p50": round(statistics.median(call_ms), 2),
         "api_call_ms_p99": round(pct(call_ms, 0.99), 2),
+        "receivers_cpu_s": round(receiver_cpu, 2),
     }
 
 
@@ -146,11 +168,19 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=300)
     parser.add_argument("--rate", type=float, default=20.0, help="API calls per second")
     parser.add_argument("--modes", nargs="+", default=["eventlet", "gevent"])
+    parser.add_argument("--receive", nargs=4, metavar=("URL", "TOKEN", "N", "OUT"),
+                        help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.receive:
+        import asyncio
+
+        url, token, count, out = args.receive
+        asyncio.run(_receive(url, token, int(count), out))
+        return
     results = [run_mode(m, args.clients, args.events, args.rate) for m in args.modes]
     cols = ["mode", "clients", "events", "push_ms_p50", "push_ms_p99", "push_ms_max",
             "all_clients_ms_p50", "all_clients_ms_p99", "api_call_ms_p50", "api_call_ms_p99",
-            "deliveries_missing"]
+            "deliveries_missing", "receivers_cpu_s"]
     print(" | ".join(cols))
     for r in results:
         print(" | ".join(str(r[c]) for c in cols))
