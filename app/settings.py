@@ -75,6 +75,7 @@ class Settings:
     event_log_max_len: int = 100_000  # events kept for resume ...
     event_log_max_age: float = 86_400.0  # ... and for at most this many seconds
     extend_push_interval: float = 5.0  # seconds between SESSIONS_EXTENDED pushes; 0: off
+    bench_endpoints: bool = False  # /api/bench/* (no-op and bare emit) for `make bench` only
 
     @property
     def production(self) -> bool:
@@ -146,6 +147,10 @@ class Settings:
         except Exception:  # noqa: BLE001
             raise SettingsError(f"TIMEZONE {timezone!r} is not a known time zone") from None
 
+        bench_endpoints = env.get("BENCH_ENDPOINTS", "").strip().lower() in ("1", "true", "yes")
+        if production and bench_endpoints:
+            raise SettingsError("BENCH_ENDPOINTS is for benchmarks only, never in production")
+
         return cls(
             env=mode,
             host=env.get("HOST", "0.0.0.0").strip(),  # noqa: S104
@@ -170,4 +175,5 @@ class Settings:
             event_log_max_len=_int(env, "EVENT_LOG_MAX_LEN", 100_000, minimum=100),
             event_log_max_age=_float(env, "EVENT_LOG_MAX_AGE", 86_400.0, minimum=60.0),
             extend_push_interval=_float(env, "EXTEND_PUSH_INTERVAL", 5.0, minimum=0.0),
+            bench_endpoints=bench_endpoints,
         )
