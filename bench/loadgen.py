@@ -112,6 +112,8 @@ class Sessions:
         if not await self.sleep_until(first):
             return
         for cid in adv["clientes"]:
+            if time.time() >= self.t_end:
+                return
             status, data, ms, t1 = await self.c.post("/api/sessions/start", {"cliente_id": cid},
                                                      token)
             self.counts["starts"] += 1

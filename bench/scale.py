@@ -81,6 +81,7 @@ class Plan:
     gtr: int = 50
     duration: float = 900.0
     time_factor: float = 1.0
+    heartbeat_interval: float | None = None  # s; default 30 / time factor
     start_rate: float = 80.0
     abandon_share: float = 0.1
     handling: tuple[float, float] = (0.2, 1.0)  # x SESSION_TIMEOUT
@@ -88,6 +89,7 @@ class Plan:
     strategy_sessions: int | None = None  # default: sessions
     strategy_duration: float | None = None  # default: duration
     strategy_time_factor: float | None = None  # default: time_factor
+    strategy_heartbeat_interval: float | None = None  # default: 30 / strategy time factor
     scan_interval: float = 30.0  # the seed's sweep (s)
     capacity_rates: tuple[float, ...] = (10, 25, 50, 100, 200, 300, 400, 600, 800, 1000, 1300, 1600,
                                          2000, 2500)
@@ -496,9 +498,10 @@ def capacity_figures(steps: list[dict[str, Any]], limit: float) -> dict[str, Any
 
 
 def sessions_phase(backends: Backends, db: Database, logdir: Path, plan: Plan, strategy: str,
-                   n: int, duration: float, factor: float, label: str) -> dict[str, Any]:
+                   n: int, duration: float, factor: float, label: str,
+                   hb_interval: float | None = None) -> dict[str, Any]:
     timeout = SEED_TIMEOUT / factor
-    hb_interval = SEED_HEARTBEAT / factor
+    hb_interval = hb_interval or SEED_HEARTBEAT / factor
     work = logdir / label
     stack = start_stack(backends, db, work, strategy, plan, timeout)
     secret = stack.env["JWT_SECRET"]
@@ -553,7 +556,7 @@ def sessions_phase(backends: Backends, db: Database, logdir: Path, plan: Plan, s
     finally:
         stack.stop()
     return session_figures(strategy, n, duration, factor, plan, t0, outs, got, due, samples,
-                           log_errors)
+                           log_errors, hb_interval)
 
 
 def tail_errors(path: Path) -> int:
@@ -566,7 +569,7 @@ def tail_errors(path: Path) -> int:
 def session_figures(strategy: str, n: int, duration: float, factor: float, plan: Plan,
                     t0: float, outs: list[dict[str, Any]], got: dict[str, Any],
                     due: dict[str, float], samples: list[dict[str, Any]],
-                    log_errors: dict[str, int]) -> dict[str, Any]:
+                    log_errors: dict[str, int], hb_interval: float) -> dict[str, Any]:
     events = got["events"]
     m = got["clients"]
     t_end = t0 + duration
@@ -624,7 +627,8 @@ def session_figures(strategy: str, n: int, duration: float, factor: float, plan:
     cpu = {}
     for key in samples[-1] if samples else {}:
         if key.startswith("cpu_"):
-            used = samples[-1][key] - samples[0].get(key, 0.0)
+            # a child that has exited reads 0: its highest reading is its total
+            used = max(s.get(key, 0.0) for s in samples) - samples[0].get(key, 0.0)
             cpu[key[4:-2]] = {"cpu_s": round(used, 1),
                               "pct_of_machine": round(used / wall / (os.cpu_count() or 1) * 100,
                                                       1)}
@@ -633,7 +637,7 @@ def session_figures(strategy: str, n: int, duration: float, factor: float, plan:
     return {
         "strategy": strategy, "sessions": n, "gtr_clients": m, "duration_s": duration,
         "time_factor": factor, "session_timeout_s": SEED_TIMEOUT / factor,
-        "heartbeat_interval_s": SEED_HEARTBEAT / factor, "counts": counts, "errors": errors,
+        "heartbeat_interval_s": hb_interval, "counts": counts, "errors": errors,
         "timeout_lateness_s": {**summary(lateness, 3), "due": len(due), "undelivered": undelivered,
                                "early": early, "negative": sum(1 for v in lateness if v < 0),
                                "unexpected_timeouts": unexpected},
@@ -766,14 +770,17 @@ def table(result: dict[str, Any]) -> str:
     strategies = {k: ph for k, ph in result["phases"].items()
                   if isinstance(ph, dict) and ph.get("strategy")}
     if strategies:
-        lines += ["", "| strategy | N | lateness p50 / p99 / max (s) | undelivered | "
-                  "pending per session (max) | heartbeat p99 (ms) | worker CPU % |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += ["", "| strategy | N | timeout / heartbeat (s) | lateness p50 / p99 / max (s) "
+                  "| undelivered | pending per session (p50 / max) | heartbeat p99 (ms) "
+                  "| worker CPU % |",
+                  "|---|---|---|---|---|---|---|---|"]
         for name, ph in strategies.items():
             late = ph["timeout_lateness_s"]
             lines.append(
-                f"| {name} | {ph['sessions']} | {late['p50']} / {late['p99']} / {late['max']} | "
+                f"| {name} | {ph['sessions']} | {ph['session_timeout_s']} / "
+                f"{ph['heartbeat_interval_s']} | {late['p50']} / {late['p99']} / {late['max']} | "
                 f"{late['undelivered']}/{late['due']} | "
+                f"{ph['pending_per_active_session']['p50']} / "
                 f"{ph['pending_per_active_session']['max']} | {ph['heartbeat_ms']['p99']} | "
                 f"{ph['cpu'].get('worker', {}).get('pct_of_machine')} |")
     return "\n".join(lines)
@@ -872,6 +879,8 @@ def run(plan: Plan) -> dict[str, Any]:
     n_s = plan.strategy_sessions or plan.sessions
     d_s = plan.strategy_duration or plan.duration
     f_s = plan.strategy_time_factor or plan.time_factor
+    h_s = plan.strategy_heartbeat_interval or (
+        plan.heartbeat_interval if f_s == plan.time_factor else None)
     logdir = Path(plan.out_dir) / f"{plan.name}-logs"  # the processes' logs, kept
     shutil.rmtree(logdir, ignore_errors=True)
     logdir.mkdir(parents=True)
@@ -882,15 +891,17 @@ def run(plan: Plan) -> dict[str, Any]:
         if "engine" in plan.phases:
             result["phases"]["engine"] = sessions_phase(backends, db, logdir, plan, "engine",
                                                         plan.sessions, plan.duration,
-                                                        plan.time_factor, "engine")
-        same = (n_s, d_s, f_s) == (plan.sessions, plan.duration, plan.time_factor)
+                                                        plan.time_factor, "engine",
+                                                        plan.heartbeat_interval)
+        same = (n_s, d_s, f_s, h_s) == (plan.sessions, plan.duration, plan.time_factor,
+                                        plan.heartbeat_interval)
         strategies = plan.strategies if "strategies" in plan.phases else ()
         if strategies and (not same or "engine" not in plan.phases):
             result["phases"]["engine-at-strategy-N"] = sessions_phase(
-                backends, db, logdir, plan, "engine", n_s, d_s, f_s, "engine-at-strategy-N")
+                backends, db, logdir, plan, "engine", n_s, d_s, f_s, "engine-at-strategy-N", h_s)
         for strategy in strategies:
             result["phases"][strategy] = sessions_phase(backends, db, logdir, plan, strategy,
-                                                        n_s, d_s, f_s, strategy)
+                                                        n_s, d_s, f_s, strategy, h_s)
     finally:
         db.dispose()
         backends.close()
@@ -906,6 +917,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--duration", type=float, default=Plan.duration, help="s of the engine run")
     p.add_argument("--time-factor", type=float, default=Plan.time_factor,
                    help="divides the 600-s timeout and the 30-s heartbeat interval")
+    p.add_argument("--heartbeat-interval", type=float,
+                   help="s between heartbeats, instead of 30 / time factor")
+    p.add_argument("--handling", type=float, nargs=2, default=list(Plan.handling),
+                   metavar=("LO", "HI"), help="handling time, uniform, x SESSION_TIMEOUT")
     p.add_argument("--start-rate", type=float, default=Plan.start_rate,
                    help="sessions started per second while ramping up")
     p.add_argument("--abandon-share", type=float, default=Plan.abandon_share)
@@ -914,6 +929,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--strategy-sessions", type=int)
     p.add_argument("--strategy-duration", type=float)
     p.add_argument("--strategy-time-factor", type=float)
+    p.add_argument("--strategy-heartbeat-interval", type=float)
     p.add_argument("--scan-interval", type=float, default=Plan.scan_interval)
     p.add_argument("--capacity-step", type=float, default=Plan.capacity_step)
     p.add_argument("--loadgen-procs", type=int, default=Plan.loadgen_procs)
@@ -928,6 +944,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="a small run for CI (~1.5 min): figures present, no timing asserted")
     a = p.parse_args(argv)
     plan = Plan(sessions=a.sessions, gtr=a.gtr, duration=a.duration, time_factor=a.time_factor,
+                heartbeat_interval=a.heartbeat_interval, handling=tuple(a.handling),
+                strategy_heartbeat_interval=a.strategy_heartbeat_interval,
                 start_rate=a.start_rate, abandon_share=a.abandon_share,
                 strategies=tuple(a.strategies), strategy_sessions=a.strategy_sessions,
                 strategy_duration=a.strategy_duration,
