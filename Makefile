@@ -28,9 +28,12 @@ test: $(STAMP)
 	TEST_ASYNC_MODE=gevent $(PY) -m pytest -q $(GEVENT_TESTS)
 
 # The engine at call-center scale (README "Performance"): the real system driven
-# by real clients; writes bench/results/scale.{json,png,md}. BENCH_ARGS, e.g.
-# BENCH_ARGS="--sessions 2000 --duration 300 --time-factor 2".
-BENCH_ARGS ?=
+# by real clients; writes bench/results/scale.{json,png,md}. The default is the
+# committed full run (~35 min); `python -m bench.scale --help` for the options.
+BENCH_ARGS ?= --sessions 10000 --gtr 50 --duration 840 --time-factor 1 \
+	--heartbeat-interval 150 --handling 0.5 1.0 --start-rate 40 \
+	--strategy-sessions 2000 --strategy-time-factor 5 --strategy-heartbeat-interval 30 \
+	--strategy-duration 240
 bench: $(STAMP)
 	$(PY) -m bench.scale $(BENCH_ARGS)
 
