@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: install run test lint clean
+.PHONY: install run test lint clean bench bench-smoke
 
 install: $(STAMP)
 
@@ -26,6 +26,20 @@ GEVENT_TESTS ?= tests/test_session_flow.py tests/test_auth_and_sockets.py
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 	TEST_ASYNC_MODE=gevent $(PY) -m pytest -q $(GEVENT_TESTS)
+
+# The engine at call-center scale (README "Performance"): the real system driven
+# by real clients; writes bench/results/scale.{json,png,md}. The default is the
+# committed full run (~35 min); `python -m bench.scale --help` for the options.
+BENCH_ARGS ?= --sessions 10000 --gtr 50 --duration 840 --time-factor 1 \
+	--heartbeat-interval 150 --handling 0.5 1.0 --start-rate 40 \
+	--strategy-sessions 2000 --strategy-time-factor 5 --strategy-heartbeat-interval 30 \
+	--strategy-duration 240
+bench: $(STAMP)
+	$(PY) -m bench.scale $(BENCH_ARGS)
+
+# The same harness on a small N (~1.5 min); make test runs it too (tests/test_bench_smoke.py).
+bench-smoke: $(STAMP)
+	$(PY) -m bench.scale --smoke --out-dir $(or $(BENCH_OUT),bench/results)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

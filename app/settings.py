@@ -134,6 +134,7 @@ class Settings:
     def rate_limit(self, name: str) -> tuple[int, int] | None:
         limits = self.rate_limits if self.rate_limits is not None else {}
         return limits.get(name)
+    bench_endpoints: bool = False  # /api/bench/* (no-op and bare emit) for `make bench` only
 
     @property
     def production(self) -> bool:
@@ -216,6 +217,10 @@ class Settings:
         except Exception:  # noqa: BLE001
             raise SettingsError(f"TIMEZONE {timezone!r} is not a known time zone") from None
 
+        bench_endpoints = env.get("BENCH_ENDPOINTS", "").strip().lower() in ("1", "true", "yes")
+        if production and bench_endpoints:
+            raise SettingsError("BENCH_ENDPOINTS is for benchmarks only, never in production")
+
         return cls(
             env=mode,
             host=env.get("HOST", "0.0.0.0").strip(),  # noqa: S104
@@ -246,4 +251,5 @@ class Settings:
             hsts_seconds=_int(env, "HSTS_SECONDS", 31_536_000 if production else 0, minimum=0),
             rate_limits={name: _rate(env, f"RATE_LIMIT_{name.upper()}", default)
                          for name, default in DEFAULT_RATE_LIMITS.items()},
+            bench_endpoints=bench_endpoints,
         )

@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from app.auth import hash_password, issue_token  # noqa: E402
+from bench.stats import pct, progress  # noqa: E402
 from core.db import Database  # noqa: E402
 from core.eventlog import create_schema  # noqa: E402
 from core.models import Cliente, User  # noqa: E402
@@ -37,20 +38,6 @@ from tests.backends import choose  # noqa: E402
 from tests.stack import Stack  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
-
-
-def progress(label: str, done: int, total: int) -> None:
-    width = 30
-    filled = int(width * done / max(total, 1))
-    sys.stderr.write(f"\r{label:<28} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
-    if done >= total:
-        sys.stderr.write("\n")
-    sys.stderr.flush()
 
 
 async def _receive(url: str, token: str, count: int, out: str) -> None:

@@ -270,20 +270,38 @@ class SessionService:
         raise InvalidState("the client changed while opening it; retry")  # pragma: no cover
 
     def heartbeat(self, asesor_id: int, cliente_id: int, session_id: str | None = None) -> Outcome:
-        """Push the deadline forward. A session past its deadline is dead: no revival."""
+        """Push the deadline forward. A session past its deadline is dead: no revival.
+
+        The usual case is one conditional UPDATE (the caller's live session on
+        this client, by the database clock) and one read of the result; only
+        when it changes nothing do the reads below say precisely why."""
         with self.db.transaction() as tx:
-            sess, _ = self._own_live_session(tx, asesor_id, cliente_id, session_id)
-            done = self._update_live(
-                tx,
-                sess.id,
-                last_activity_at=db_now(),
-                deadline_at=db_now() + self.timeout,
-                heartbeats=GestionSession.heartbeats + 1,
-            )
-            if not done:  # lost a race with the timeout or an end
-                self._own_live_session(tx, asesor_id, cliente_id, session_id)
-                raise SessionExpired("the session has expired")  # pragma: no cover
-            tx.expire(sess)
+            conds = [GestionSession.cliente_id == cliente_id,
+                     GestionSession.asesor_id == asesor_id,
+                     GestionSession.status == ACTIVE,
+                     GestionSession.deadline_at > db_now()]
+            if session_id is not None:
+                conds.append(GestionSession.id == session_id)
+            done = tx.execute(
+                update(GestionSession)
+                .where(*conds)
+                .values(last_activity_at=db_now(), deadline_at=db_now() + self.timeout,
+                        heartbeats=GestionSession.heartbeats + 1)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            if not done:  # say why (these raise), or catch up with a race
+                sess, _ = self._own_live_session(tx, asesor_id, cliente_id, session_id)
+                done = self._update_live(
+                    tx,
+                    sess.id,
+                    last_activity_at=db_now(),
+                    deadline_at=db_now() + self.timeout,
+                    heartbeats=GestionSession.heartbeats + 1,
+                )
+                if not done:  # lost a race with the timeout or an end
+                    self._own_live_session(tx, asesor_id, cliente_id, session_id)
+                    raise SessionExpired("the session has expired")  # pragma: no cover
+                tx.expire(sess)
             sess, now = self._active(tx, cliente_id)
             assert sess is not None
             view = session_view(sess, now)

@@ -82,6 +82,8 @@ def test_urls_win_over_parts():
     ({"WORKER_INTERVAL": "5"}, "WORKER_INTERVAL"),
     ({"ASYNC_MODE": "asyncio"}, "ASYNC_MODE"),
     ({"TIMEZONE": "Mars/Olympus"}, "TIMEZONE"),
+    ({"APP_ENV": "production", "DATABASE_URL": "mysql://a/b", "REDIS_URL": "redis://r",
+      "JWT_SECRET": "x" * 40, "BENCH_ENDPOINTS": "1"}, "BENCH_ENDPOINTS"),
 ])
 def test_bad_or_missing_settings_fail_at_start(env, message):
     with pytest.raises(SettingsError, match=message):
@@ -92,6 +94,16 @@ def test_development_defaults_are_embedded_and_safe():
     s = Settings.from_env({})
     assert s.database_url.startswith("sqlite:///") and s.redis_url.startswith("redis://")
     assert not s.production and s.async_mode == "eventlet"
+    assert not s.bench_endpoints
+
+
+def test_bench_endpoints_exist_only_when_enabled():
+    from app.factory import build_app
+
+    base = {"DATABASE_URL": "sqlite://", "REDIS_URL": "redis://127.0.0.1:1/0"}
+    for flag, status in (("", 404), ("1", 200)):
+        app = build_app(Settings.from_env({**base, "BENCH_ENDPOINTS": flag}))
+        assert app.test_client().post("/api/bench/noop", json={"id": 7}).status_code == status
 
 
 # ------------------------------------------------------------- resume rules

@@ -24,6 +24,10 @@ def register_blueprints(app: Flask) -> None:
 
     for module in (auth, clientes, sessions, board, health):
         app.register_blueprint(module.bp)
+    if app.config["ALBRU_SETTINGS"].bench_endpoints:
+        from app.api import bench
+
+        app.register_blueprint(bench.bp)
 
     @app.after_request
     def activity_tracker(response):
