@@ -19,13 +19,13 @@ $(STAMP): requirements.txt requirements-dev.txt
 run: $(STAMP)
 	$(PY) scripts/devstack.py
 
-# The real-server socket tests run again on gevent (the other async mode we
-# support; tests/test_realtime.py runs under both by itself).
-GEVENT_TESTS ?= tests/test_session_flow.py tests/test_auth_and_sockets.py
+# The real-server socket tests run again on eventlet (the other async mode we
+# support; tests/test_realtime.py and the web SIGTERM test run under both by themselves).
+EVENTLET_TESTS ?= tests/test_session_flow.py tests/test_auth_and_sockets.py
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
-	TEST_ASYNC_MODE=gevent $(PY) -m pytest -q $(GEVENT_TESTS)
+	TEST_ASYNC_MODE=eventlet $(PY) -m pytest -q $(EVENTLET_TESTS)
 
 # The engine at call-center scale (README "Performance"): the real system driven
 # by real clients; writes bench/results/scale.{json,png,md}. The default is the

@@ -112,7 +112,7 @@ class Settings:
     frontend_urls: tuple[str, ...] = ("http://localhost:5174",)
     jwt_secret: str = DEV_JWT_SECRET
     jwt_expires: int = 8 * 3600
-    async_mode: str = "eventlet"
+    async_mode: str = "gevent"  # measured: see README, "Async mode"
     socketio_channel: str = "albru-socketio"
     ping_interval: int = 25
     ping_timeout: int = 60
@@ -193,7 +193,7 @@ class Settings:
         if production and (not jwt_secret or jwt_secret == DEV_JWT_SECRET or len(jwt_secret) < 32):
             raise SettingsError("JWT_SECRET (at least 32 characters) is required in production")
 
-        async_mode = env.get("ASYNC_MODE", "eventlet").strip().lower()
+        async_mode = env.get("ASYNC_MODE", "gevent").strip().lower()
         if async_mode not in ASYNC_MODES:
             raise SettingsError(f"ASYNC_MODE must be one of {', '.join(ASYNC_MODES)}")
 

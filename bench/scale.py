@@ -102,7 +102,7 @@ class Plan:
     race_advisors: int = 5
     loadgen_procs: int = 1
     sample_every: float = 5.0
-    async_mode: str = "eventlet"
+    async_mode: str = "gevent"
     name: str = "scale"
     phases: tuple[str, ...] = ("floor", "engine", "strategies")
     profile: bool = False  # py-spy on the web process during the capacity tests
@@ -937,7 +937,7 @@ def main(argv: list[str] | None = None) -> int:
                    choices=list(Plan.phases))
     p.add_argument("--profile", action="store_true",
                    help="py-spy the web process during the capacity tests (raw stacks in logs)")
-    p.add_argument("--async-mode", default=os.environ.get("TEST_ASYNC_MODE", "eventlet"))
+    p.add_argument("--async-mode", default=os.environ.get("TEST_ASYNC_MODE", "gevent"))
     p.add_argument("--name", default=Plan.name, help="results file name (no extension)")
     p.add_argument("--out-dir", default=str(RESULTS))
     p.add_argument("--smoke", action="store_true",

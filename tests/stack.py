@@ -40,7 +40,7 @@ class Stack:
             "SOCKETIO_CHANNEL": f"albru-test-{run}",
             "KEY_PREFIX": f"albru-test-{run}",
             "JWT_SECRET": f"test-secret-{run}-{uuid.uuid4().hex}",
-            "ASYNC_MODE": os.environ.get("TEST_ASYNC_MODE", "eventlet"),
+            "ASYNC_MODE": os.environ.get("TEST_ASYNC_MODE", "gevent"),
             "LOG_LEVEL": "INFO",
             "PYTHONUNBUFFERED": "1",
             "DOTENV_PATH": "/nonexistent",

@@ -409,7 +409,7 @@ def test_app_environment(services):
     assert str(env["SESSION_TIMEOUT"]) == "600"
     assert str(env["WORKER_INTERVAL"]) == "30000"
     assert str(env["JWT_EXPIRES"]) == "28800"
-    assert env["ASYNC_MODE"] == "eventlet" and env["TIMEZONE"] == "UTC"
+    assert env["ASYNC_MODE"] == "gevent" and env["TIMEZONE"] == "UTC"
 
 
 # --- .env.example and .dockerignore ------------------------------------------------

@@ -93,7 +93,7 @@ def test_bad_or_missing_settings_fail_at_start(env, message):
 def test_development_defaults_are_embedded_and_safe():
     s = Settings.from_env({})
     assert s.database_url.startswith("sqlite:///") and s.redis_url.startswith("redis://")
-    assert not s.production and s.async_mode == "eventlet"
+    assert not s.production and s.async_mode == "gevent"
     assert not s.bench_endpoints
 
 
