@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
-ENV_EXAMPLE = ROOT / ".env.example"
+ENV_EXAMPLE = ROOT / "env.example"
 NGINX_CONF = ROOT / "deploy" / "nginx" / "default.conf"
 SETTINGS_PY = ROOT / "app" / "settings.py"
 
@@ -412,7 +412,7 @@ def test_app_environment(services):
     assert env["ASYNC_MODE"] == "gevent" and env["TIMEZONE"] == "UTC"
 
 
-# --- .env.example and .dockerignore ------------------------------------------------
+# --- env.example and .dockerignore ------------------------------------------------
 
 def _env_example() -> tuple[dict[str, str], set[str], list[str]]:
     assert ENV_EXAMPLE.is_file(), f"{ENV_EXAMPLE} is missing"
@@ -440,24 +440,24 @@ def test_env_example_lists_every_variable(raw_compose):
     values, commented, problems = _env_example()
     assert not problems, "\n".join(problems)
     missing = set(APP_ENV_VARS + ENV_EXAMPLE_EXTRA) - set(values)
-    assert not missing, f".env.example lacks {sorted(missing)}"
+    assert not missing, f"env.example lacks {sorted(missing)}"
     assert set(ENV_EXAMPLE_COMMENTED) <= commented, "DATABASE_URL/REDIS_URL as commented lines"
     used: set[str] = set()
     interpolate_tree(raw_compose, dict(SECRETS_ENV), used)
     undocumented = used - set(values) - commented
-    assert not undocumented, f"compose variables missing from .env.example: {undocumented}"
+    assert not undocumented, f"compose variables missing from env.example: {undocumented}"
     for secret in REQUIRED_SECRETS + ("MYSQL_ROOT_PASSWORD",):
-        assert values[secret] == "", f"{secret} must be left empty in .env.example"
+        assert values[secret] == "", f"{secret} must be left empty in env.example"
 
 
 def test_env_example_lists_every_setting():
-    """Every variable app/settings.py reads is in .env.example (set or commented)."""
+    """Every variable app/settings.py reads is in env.example (set or commented)."""
     values, commented, _ = _env_example()
     read = set(re.findall(r"""(?:env\.get\(|environ\.get\(|_int\(env, |_float\(env, |env\[)"""
                           r"""["']([A-Z][A-Z0-9_]+)["']""", SETTINGS_PY.read_text()))
     assert {"JWT_SECRET", "LOG_FORMAT", "DB_POOL_SIZE", "KEY_PREFIX"} <= read, read
     missing = read - set(values) - commented
-    assert not missing, f".env.example lacks {sorted(missing)}"
+    assert not missing, f"env.example lacks {sorted(missing)}"
 
 
 def test_dockerignore_keeps_secrets_and_junk_out():
