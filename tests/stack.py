@@ -76,8 +76,12 @@ class Stack:
         self.web_ports[name] = port
         self._spawn(name, [PY, "-m", "app.server"], PORT=str(port), **env)
         url = f"http://127.0.0.1:{port}"
-        wait_until_up(url, self.procs[name], self.logdir)
+        wait_until_up(url, self.procs[name], self.logdir / f"{name}.log")
         return url
+
+    def wait_live(self, timeout: float = 60) -> None:
+        """Until the main web process answers /api/health?live=1."""
+        wait_until_up(self.base_url, self.procs["web"], self.logdir / "web.log", timeout)
 
     def start_worker(self) -> None:
         self._spawn("worker", CELERY + ["worker", "--loglevel=INFO", "--concurrency=2",
@@ -135,16 +139,17 @@ class Stack:
         return (self.logdir / f"{name}.log").read_text(errors="replace")
 
 
-def wait_until_up(url: str, proc: subprocess.Popen, logdir: Path, timeout: float = 30) -> None:
-    """Until the process answers its liveness check."""
+def wait_until_up(url: str, proc: subprocess.Popen, log: Path, timeout: float = 60) -> None:
+    """Until the web process answers its liveness check; its log's tail if not."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"web at {url} exited with {proc.returncode}; see {logdir}")
+            break
         try:
             if requests.get(f"{url}/api/health?live=1", timeout=2).status_code == 200:
                 return
         except requests.RequestException:
             pass
         time.sleep(0.2)
-    raise RuntimeError(f"web at {url} not up after {timeout}s; see {logdir}")
+    tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
+    raise RuntimeError(f"web at {url} not up (exit code {proc.poll()}):\n{tail}")

@@ -47,16 +47,8 @@ def limited(stack, tmp_path_factory):
                   JWT_SECRET=stack.env["JWT_SECRET"], SESSION_TIMEOUT="120", **LIMITS)
         s.start_web()
         webs.append(s)
-    deadline = time.time() + 60
     for s in webs:
-        while True:
-            try:
-                if requests.get(f"{s.base_url}/api/health?live=1", timeout=2).ok:
-                    break
-            except requests.RequestException:
-                pass
-            assert time.time() < deadline and s.procs["web"].poll() is None, s.log("web")
-            time.sleep(0.3)
+        s.wait_live()
     yield [s.base_url for s in webs]
     for s in webs:
         s.stop()

@@ -22,7 +22,6 @@ from types import SimpleNamespace
 
 import pymysql
 import pytest
-import requests
 
 from app.auth import hash_password, issue_token
 from core.db import Database
@@ -161,17 +160,11 @@ def fuzz_stack(stack, tmp_path_factory) -> Iterator[SimpleNamespace]:
         ids = SimpleNamespace(gtr=gtr.id, a1=a1.id)
     s = Stack(backends(), tmp, DATABASE_URL=url)
     s.start_web()
-    deadline = time.time() + 60
-    while True:
-        try:
-            if requests.get(f"{s.base_url}/api/health?live=1", timeout=2).status_code == 200:
-                break
-        except requests.RequestException:
-            pass
-        if time.time() > deadline or s.procs["web"].poll() is not None:
-            s.stop()
-            raise RuntimeError(f"fuzz web did not start: {s.log('web')[-3000:]}")
-        time.sleep(0.3)
+    try:
+        s.wait_live()
+    except RuntimeError:
+        s.stop()
+        raise
     secret = s.env["JWT_SECRET"]
     with db.transaction() as tx:
         gtr, a1 = tx.get(User, ids.gtr), tx.get(User, ids.a1)

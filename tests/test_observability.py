@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import json
 import re
-import time
 import uuid
 from pathlib import Path
 
 import pytest
-import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import backends, for_cliente
@@ -110,16 +108,7 @@ def json_web(tmp_path: Path, db):
     """A second web process, in production log format (JSON)."""
     s = Stack(backends(), tmp_path, LOG_FORMAT="json")
     s.start_web()
-    deadline = time.time() + 60
-    while True:
-        try:
-            if requests.get(f"{s.base_url}/api/health?live=1", timeout=2).ok:
-                break
-        except requests.RequestException:
-            pass
-        assert time.time() < deadline, s.log("web")
-        assert s.procs["web"].poll() is None, s.log("web")
-        time.sleep(0.2)
+    s.wait_live()
     yield s
     s.stop()
 

@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 import pytest
-import requests
 import socketio
 
 from tests.backends import scratch_redis
@@ -30,25 +29,12 @@ def own_backends():
         yield dataclasses.replace(backends(), redis_url=url, _procs=[])
 
 
-def wait_live(s: Stack, timeout: float = 60) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        assert s.procs["web"].poll() is None, s.log("web")
-        try:
-            if requests.get(f"{s.base_url}/api/health?live=1", timeout=2).ok:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"web did not come up: {s.log('web')[-2000:]}")
-
-
 @pytest.mark.parametrize("mode", ["eventlet", "gevent"])
 def test_sigterm_to_web_closes_sockets_and_exits_zero(tmp_path: Path, db, own_backends, mode):
     s = Stack(own_backends, tmp_path, ASYNC_MODE=mode)
     s.start_web()
     try:
-        wait_live(s)
+        s.wait_live()
         token = Factory(db, s.env["JWT_SECRET"]).token(Factory(db, s.env["JWT_SECRET"]).gtr())
         gone, back = threading.Event(), threading.Event()
         connects: list[float] = []
@@ -84,7 +70,7 @@ def test_sigterm_to_web_closes_sockets_and_exits_zero(tmp_path: Path, db, own_ba
         assert len(connects) == 1 and not client.connected, connects
         restarted[0] = time.time()
         s.start_web()
-        wait_live(s)
+        s.wait_live()
         assert back.wait(30), "the client did not reconnect"
         end = time.time() + 5
         while not client.connected and time.time() < end:  # set just after the handler
