@@ -187,6 +187,26 @@ class SessionService:
         ).rowcount
 
 
+    def _extend(self, tx: Session, asesor_id: int, cliente_id: int, session_id: str | None,
+                *, heartbeat: bool) -> int:
+        """Move the deadline of the advisor's live session on this client (live
+        by the database clock, and `session_id` if given): one conditional UPDATE,
+        shared by heartbeats and the activity tracker."""
+        conds = [GestionSession.cliente_id == cliente_id,
+                 GestionSession.asesor_id == asesor_id,
+                 GestionSession.status == ACTIVE,
+                 GestionSession.deadline_at > db_now()]
+        if session_id is not None:
+            conds.append(GestionSession.id == session_id)
+        values: dict[str, Any] = {"last_activity_at": db_now(),
+                                  "deadline_at": db_now() + self.timeout}
+        if heartbeat:
+            values["heartbeats"] = GestionSession.heartbeats + 1
+        return tx.execute(
+            update(GestionSession).where(*conds).values(**values)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+
     def start(self, asesor_id: int, cliente_id: int) -> Outcome:
         """Open a client: exactly one advisor wins a race, the others learn who."""
         sid = uuid.uuid4().hex
@@ -276,32 +296,14 @@ class SessionService:
         this client, by the database clock) and one read of the result; only
         when it changes nothing do the reads below say precisely why."""
         with self.db.transaction() as tx:
-            conds = [GestionSession.cliente_id == cliente_id,
-                     GestionSession.asesor_id == asesor_id,
-                     GestionSession.status == ACTIVE,
-                     GestionSession.deadline_at > db_now()]
-            if session_id is not None:
-                conds.append(GestionSession.id == session_id)
-            done = tx.execute(
-                update(GestionSession)
-                .where(*conds)
-                .values(last_activity_at=db_now(), deadline_at=db_now() + self.timeout,
-                        heartbeats=GestionSession.heartbeats + 1)
-                .execution_options(synchronize_session=False)
-            ).rowcount
-            if not done:  # say why (these raise), or catch up with a race
-                sess, _ = self._own_live_session(tx, asesor_id, cliente_id, session_id)
-                done = self._update_live(
-                    tx,
-                    sess.id,
-                    last_activity_at=db_now(),
-                    deadline_at=db_now() + self.timeout,
-                    heartbeats=GestionSession.heartbeats + 1,
-                )
-                if not done:  # lost a race with the timeout or an end
+            if not self._extend(tx, asesor_id, cliente_id, session_id, heartbeat=True):
+                # Say precisely why (these raise); a session committed meanwhile
+                # (a racing start) is extended on the second try.
+                self._own_live_session(tx, asesor_id, cliente_id, session_id)
+                if not self._extend(tx, asesor_id, cliente_id, session_id, heartbeat=True):
                     self._own_live_session(tx, asesor_id, cliente_id, session_id)
                     raise SessionExpired("the session has expired")  # pragma: no cover
-                tx.expire(sess)
+                tx.expire_all()  # the reads above cached the row before the update
             sess, now = self._active(tx, cliente_id)
             assert sess is not None
             view = session_view(sess, now)
@@ -313,17 +315,7 @@ class SessionService:
         activity tracker). Silent when there is nothing to extend."""
         try:
             with self.db.transaction() as tx:
-                done = tx.execute(
-                    update(GestionSession)
-                    .where(
-                        GestionSession.cliente_id == cliente_id,
-                        GestionSession.asesor_id == asesor_id,
-                        GestionSession.status == ACTIVE,
-                        GestionSession.deadline_at > db_now(),
-                    )
-                    .values(last_activity_at=db_now(), deadline_at=db_now() + self.timeout)
-                    .execution_options(synchronize_session=False)
-                ).rowcount
+                done = self._extend(tx, asesor_id, cliente_id, None, heartbeat=False)
         except Exception as exc:  # noqa: BLE001 - activity tracking is best effort
             log.warning("activity touch failed for cliente %s: %s", cliente_id, exc)
             return False
