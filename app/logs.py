@@ -141,13 +141,17 @@ def configure_logging(settings: Settings) -> None:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 
+#: Answers up to this size are read for the session / client ids of the access line.
+LOG_BODY_MAX = 4096
+
+
 def init_request_logging(app: Flask) -> None:
     """Request id in and out, and one access line per HTTP request."""
 
     @app.before_request
     def _request_id() -> None:
         incoming = request.headers.get(REQUEST_ID_HEADER, "")
-        g.request_started = time.perf_counter()
+        g.setdefault("request_started", time.perf_counter())  # shared with app.metrics
         g.log_fields = {"request_id": incoming if _REQUEST_ID_OK.match(incoming)
                         else uuid.uuid4().hex}
 
@@ -156,7 +160,9 @@ def init_request_logging(app: Flask) -> None:
         fields = g.get("log_fields") or {}
         if "request_id" in fields:
             response.headers[REQUEST_ID_HEADER] = fields["request_id"]
-        if response.is_json and response.status_code < 500:
+        small = (response.content_length or LOG_BODY_MAX + 1) <= LOG_BODY_MAX
+        if response.is_json and response.status_code < 500 and small:
+            # A session or client answer is small; lists are not read again.
             body = response.get_json(silent=True)
             if isinstance(body, dict):  # the session a request made or touched
                 for key in ("session_id", "cliente_id"):

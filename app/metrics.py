@@ -183,11 +183,11 @@ def init_http_metrics(app: Flask, registry: CollectorRegistry = REGISTRY) -> Non
 
     @app.before_request
     def _start_timer() -> None:
-        g.metrics_started = time.perf_counter()
+        g.setdefault("request_started", time.perf_counter())  # shared with app.logs
 
     @app.after_request
     def _observe(response: Response) -> Response:
-        started = g.get("metrics_started")
+        started = g.get("request_started")
         route = request.url_rule.rule if request.url_rule else UNMATCHED_ROUTE
         HTTP_REQUESTS.labels(request.method, route, str(response.status_code)).inc()
         if started is not None:
