@@ -444,6 +444,7 @@ def floor_phase(backends: Backends, db: Database, logdir: Path, plan: Plan) -> d
                                  ("heartbeat", "/api/sessions/heartbeat",
                                   [{"token": a["token"], "cliente_id": a["clientes"][0]}
                                    for a in targets])):
+            warm_up(stack.base_url, path, tgts)
             spy = None
             if plan.profile:
                 spy = subprocess.Popen(["py-spy", "record", "--pid", str(web_pid), "--rate", "250",
@@ -475,6 +476,18 @@ def floor_phase(backends: Backends, db: Database, logdir: Path, plan: Plan) -> d
             "heartbeat_vs_noop": round(hb / noop, 3) if noop else None,
             "push_event_vs_bare_emit_p99": ratio(pushes["event"]["p99"],
                                                  pushes["bare_emit"]["p99"])}
+
+
+def warm_up(base_url: str, path: str, targets: list[dict[str, Any]], n: int = 50) -> None:
+    """Untimed requests before the rate steps: a freshly started process's first
+    answers (lazy imports, empty pools) are not its steady state."""
+    import requests
+
+    with requests.Session() as http:
+        for i in range(n):
+            t = targets[i % len(targets)] if targets else None
+            http.post(base_url + path, json={"cliente_id": t["cliente_id"]} if t else {"id": i},
+                      headers={"Authorization": f"Bearer {t['token']}"} if t else {}, timeout=10)
 
 
 def ratio(a: float | None, b: float | None) -> float | None:
