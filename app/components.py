@@ -9,6 +9,7 @@ import redis
 from app.metrics import ClusterCounters, MeteredPublisher
 from app.ratelimit import RateLimiter
 from app.settings import Settings
+from core.breaker import Breaker
 from core.cache import SessionCache, make_redis
 from core.clientes import ClienteService
 from core.db import Database
@@ -28,14 +29,16 @@ class Components:
     events: EventLog
     metrics: ClusterCounters
     limiter: RateLimiter
+    breaker: Breaker  # the process' one view of "is Redis up" (core.breaker)
 
     @classmethod
     def build(cls, settings: Settings, arm_timeout: ArmTimeout) -> Components:
         db = Database(settings.database_url, pool_size=settings.db_pool_size)
-        client = make_redis(settings.redis_url)
+        breaker = Breaker("redis", settings.redis_retry_after)
+        client = make_redis(settings.redis_url, breaker)
         metrics = ClusterCounters(client, settings.key_prefix)
-        publisher = MeteredPublisher(Publisher(settings.redis_url, settings.socketio_channel),
-                                     metrics)
+        publisher = MeteredPublisher(
+            Publisher(settings.redis_url, settings.socketio_channel, breaker), metrics)
         cache = SessionCache(client, settings.key_prefix)
         return cls(
             settings=settings,
@@ -47,4 +50,5 @@ class Components:
             events=EventLog(db),
             metrics=metrics,
             limiter=RateLimiter(client, settings.key_prefix),
+            breaker=breaker,
         )

@@ -42,6 +42,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
+from core.breaker import CircuitOpen
 from core.models import GestionSession
 from domain.events import Event, Push
 from domain.states import SessionStatus
@@ -92,6 +93,8 @@ class ClusterCounters:
             return
         try:
             pipe.execute()
+        except CircuitOpen:
+            log.debug("metrics not recorded: Redis down")  # the breaker said so once
         except redis.RedisError as exc:
             log.warning("metrics not recorded: %s", exc)
 

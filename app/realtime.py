@@ -22,12 +22,18 @@ from typing import Any
 
 import socketio
 
+from core.breaker import Breaker, redis_options
 from core.eventlog import EventLog
 from domain.events import resume_plan, visible
 
 log = logging.getLogger(__name__)
 
 TAIL_EVERY = 1.0  # seconds between reads of the log's tail
+#: Longest wait between two attempts to re-subscribe after Redis went away.
+#: python-socketio doubles its wait up to 60 s: after a one-minute outage the
+#: channel could stay deaf for another minute (the tail check covers it, but
+#: only once a second).
+LISTEN_RETRY_MAX = 2.0
 
 
 @dataclass
@@ -54,8 +60,10 @@ def _seq_of(message: dict[str, Any]) -> int | None:
 class OrderedRedisManager(socketio.RedisManager):
     """The Socket.IO server's client manager: RedisManager plus `seq` order."""
 
-    def __init__(self, url: str, channel: str, events: EventLog) -> None:
-        super().__init__(url, channel=channel, write_only=False)
+    def __init__(self, url: str, channel: str, events: EventLog,
+                 breaker: Breaker | None = None) -> None:
+        super().__init__(url, channel=channel, write_only=False,
+                         redis_options=redis_options(breaker, read_timeout=None))
         self.events = events
         self.stats = DeliveryStats()
         self.last: int | None = None  # highest seq handed to this process' rooms
@@ -70,6 +78,34 @@ class OrderedRedisManager(socketio.RedisManager):
             log.warning("event log unreadable at start: %s", exc)
         super().initialize()
         self.server.start_background_task(self._tail_loop)
+
+    def _redis_listen_with_retries(self):  # pragma: no cover - needs a dying Redis
+        """python-socketio's listener loop with the wait between attempts capped
+        at LISTEN_RETRY_MAX; after re-subscribing, the log's tail is delivered
+        at once (what was published while the channel was down never arrives)."""
+        retry_sleep = 0.5
+        subscribed = False
+        while True:
+            try:
+                if not subscribed:
+                    self._redis_connect()
+                    self.pubsub.subscribe(self.channel)
+                    if retry_sleep > 0.5:
+                        log.warning("Socket.IO channel subscribed again")
+                        self.server.start_background_task(self._catch_up_quietly)
+                    subscribed, retry_sleep = True, 0.5
+                yield from self.pubsub.listen()
+            except Exception as exc:  # noqa: BLE001 - Redis went away: try again
+                log.warning("Socket.IO channel lost (%s); retrying in %.1f s", exc, retry_sleep)
+                subscribed = False
+                time.sleep(retry_sleep)
+                retry_sleep = min(retry_sleep * 2, LISTEN_RETRY_MAX)
+
+    def _catch_up_quietly(self) -> None:
+        try:
+            self.catch_up()
+        except Exception as exc:  # noqa: BLE001 - the tail loop retries
+            log.debug("catch up after re-subscribing failed: %s", exc)
 
     # ------------------------------------------------------------ delivery
 

@@ -134,6 +134,8 @@ class Settings:
     def rate_limit(self, name: str) -> tuple[int, int] | None:
         limits = self.rate_limits if self.rate_limits is not None else {}
         return limits.get(name)
+    #: seconds a process leaves Redis alone after a failure (core.breaker)
+    redis_retry_after: float = 1.0
     bench_endpoints: bool = False  # /api/bench/* (no-op and bare emit) for `make bench` only
 
     @property
@@ -143,6 +145,13 @@ class Settings:
     @property
     def worker_interval(self) -> float:
         return self.worker_interval_ms / 1000.0
+
+    @property
+    def fallback_tick(self) -> float:
+        """How often a web process checks the broker and, if it is down and this
+        process holds the lease, times sessions out from the database: half of
+        WORKER_INTERVAL, at most 1 s, so a timeout is never later than that."""
+        return min(1.0, self.worker_interval / 2)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, *, dotenv: bool = True) -> Settings:
@@ -251,5 +260,6 @@ class Settings:
             hsts_seconds=_int(env, "HSTS_SECONDS", 31_536_000 if production else 0, minimum=0),
             rate_limits={name: _rate(env, f"RATE_LIMIT_{name.upper()}", default)
                          for name, default in DEFAULT_RATE_LIMITS.items()},
+            redis_retry_after=_float(env, "REDIS_RETRY_AFTER", 1.0, minimum=0.1),
             bench_endpoints=bench_endpoints,
         )

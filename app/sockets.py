@@ -37,8 +37,9 @@ _manager: OrderedRedisManager | None = None
 
 def init_socketio(app: Flask, settings: Settings) -> None:
     global _manager
+    comps = app.extensions["albru"]
     _manager = OrderedRedisManager(settings.redis_url, settings.socketio_channel,
-                                   app.extensions["albru"].events)
+                                   comps.events, comps.breaker)
     socketio.init_app(
         app,
         async_mode=settings.async_mode,

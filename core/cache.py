@@ -10,18 +10,20 @@ from typing import Any
 
 import redis
 
+from core.breaker import Breaker, CircuitOpen, redis_options
+
 log = logging.getLogger(__name__)
 
 
-def make_redis(url: str) -> redis.Redis:
-    return redis.Redis.from_url(
-        url,
-        decode_responses=True,
-        socket_timeout=2,
-        socket_connect_timeout=2,
-        health_check_interval=15,
-        retry_on_timeout=True,
-    )
+def make_redis(url: str, breaker: Breaker | None = None) -> redis.Redis:
+    """A client with short timeouts; with `breaker`, a dead Redis fails fast."""
+    return redis.Redis.from_url(url, decode_responses=True, **redis_options(breaker))
+
+
+def _warn(what: str, exc: Exception) -> None:
+    """One warning per failure; none per call while the breaker is open (it
+    logged the outage once)."""
+    (log.debug if isinstance(exc, CircuitOpen) else log.warning)("%s: %s", what, exc)
 
 
 class SessionCache:
@@ -44,7 +46,7 @@ class SessionCache:
             pipe.execute()
             return True
         except redis.RedisError as exc:
-            log.warning("redis put failed for cliente %s: %s", session.get("cliente_id"), exc)
+            _warn(f"redis put failed for cliente {session.get('cliente_id')}", exc)
             return False
 
     def get(self, cliente_id: int) -> dict[str, str] | None:
@@ -52,7 +54,7 @@ class SessionCache:
             data = self.redis.hgetall(self.key(cliente_id))
             return data or None
         except redis.RedisError as exc:
-            log.warning("redis get failed for cliente %s: %s", cliente_id, exc)
+            _warn(f"redis get failed for cliente {cliente_id}", exc)
             return None
 
     def ttl(self, cliente_id: int) -> float | None:
@@ -66,7 +68,7 @@ class SessionCache:
         try:
             return bool(self.redis.pexpire(self.key(cliente_id), max(1000, int(ttl * 1000))))
         except redis.RedisError as exc:
-            log.warning("redis expire failed for cliente %s: %s", cliente_id, exc)
+            _warn(f"redis expire failed for cliente {cliente_id}", exc)
             return False
 
     def delete(self, cliente_id: int) -> bool:
@@ -74,7 +76,7 @@ class SessionCache:
             self.redis.delete(self.key(cliente_id))
             return True
         except redis.RedisError as exc:
-            log.warning("redis delete failed for cliente %s: %s", cliente_id, exc)
+            _warn(f"redis delete failed for cliente {cliente_id}", exc)
             return False
 
     def cached_ids(self) -> set[int]:

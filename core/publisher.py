@@ -3,7 +3,9 @@
 Web processes and Celery workers publish the same way, with a write-only
 manager (as in flack): every Socket.IO server subscribed to the channel,
 including the publisher's own, delivers to its connected clients. Pub/sub is
-at-most-once, so the database stays the truth and clients can resync."""
+at-most-once, so the database stays the truth and clients can resync: a push
+not sent because Redis is down is still in the event log, where every web
+process' tail check (app.realtime) finds it within a second."""
 
 from __future__ import annotations
 
@@ -12,17 +14,24 @@ from collections.abc import Iterable
 
 import socketio
 
+from core.breaker import Breaker, redis_options
 from domain.events import Push
 
 log = logging.getLogger(__name__)
 
 
 class Publisher:
-    def __init__(self, redis_url: str, channel: str) -> None:
-        self._manager = socketio.RedisManager(redis_url, channel=channel, write_only=True)
+    def __init__(self, redis_url: str, channel: str, breaker: Breaker | None = None) -> None:
+        self.breaker = breaker
+        self._manager = socketio.RedisManager(redis_url, channel=channel, write_only=True,
+                                              redis_options=redis_options(breaker))
 
     def publish(self, pushes: Iterable[Push]) -> None:
         for push in pushes:
+            if self.breaker is not None and self.breaker.blocked():
+                log.debug("push %s not sent, Redis down (it is in the event log)",
+                          push.event.value)
+                continue
             try:
                 self._manager.emit(push.event.value, push.payload, namespace="/", room=push.rooms)
             except Exception as exc:  # noqa: BLE001 - a lost push must not undo a commit

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
+from core.breaker import CircuitOpen
 from core.cache import SessionCache
 from core.db import Database, db_now
 from core.eventlog import record
@@ -661,7 +662,9 @@ class SessionService:
         try:
             cached = self.cache.cached_ids()
         except Exception as exc:  # noqa: BLE001 - Redis down: nothing to resync now
-            log.warning("sweep could not read Redis: %s", exc)
+            # once per outage is enough: the breaker logged it (core.breaker)
+            (log.debug if isinstance(exc, CircuitOpen) else log.warning)(
+                "sweep could not read Redis: %s", exc)
             return 0, 0
         sessions = self.active()
         live = {s["cliente_id"]: s for s in sessions if s["seconds_left"] > 0}
