@@ -27,6 +27,10 @@ def from_settings(s: Settings) -> dict[str, Any]:
     return {
         "broker_url": s.redis_url,
         "broker_connection_retry_on_startup": True,
+        # A Redis outage must never make a worker give up (the default: 100
+        # attempts, then exit); tasks.reconnect also keeps the wait short.
+        "broker_connection_max_retries": None,
+        "worker_consumer": "tasks.reconnect:Consumer",
         # A countdown task is held unacknowledged until it runs; it must not be
         # handed to another worker before then (duplicates are harmless anyway).
         "broker_transport_options": {"visibility_timeout": max(3600, int(s.session_timeout * 2))},

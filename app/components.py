@@ -14,6 +14,7 @@ from core.cache import SessionCache, make_redis
 from core.clientes import ClienteService
 from core.db import Database
 from core.eventlog import EventLog
+from core.fallback import DeferredArms
 from core.publisher import Publisher
 from core.sessions import ArmTimeout, SessionService
 
@@ -30,6 +31,7 @@ class Components:
     metrics: ClusterCounters
     limiter: RateLimiter
     breaker: Breaker  # the process' one view of "is Redis up" (core.breaker)
+    arms: DeferredArms  # timeout tasks waiting for the broker to come back
 
     @classmethod
     def build(cls, settings: Settings, arm_timeout: ArmTimeout) -> Components:
@@ -40,15 +42,17 @@ class Components:
         publisher = MeteredPublisher(
             Publisher(settings.redis_url, settings.socketio_channel, breaker), metrics)
         cache = SessionCache(client, settings.key_prefix)
+        arms = DeferredArms(arm_timeout, breaker)
         return cls(
             settings=settings,
             db=db,
             redis=client,
             publisher=publisher,
-            sessions=SessionService(db, cache, publisher, arm_timeout, settings.session_timeout),
+            sessions=SessionService(db, cache, publisher, arms, settings.session_timeout),
             clientes=ClienteService(db, publisher),
             events=EventLog(db),
             metrics=metrics,
             limiter=RateLimiter(client, settings.key_prefix),
             breaker=breaker,
+            arms=arms,
         )

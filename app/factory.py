@@ -78,9 +78,12 @@ def build_app(settings: Settings | None = None, *, role: str = "cli") -> Flask:
 
         init_socketio(app, settings)
         from app.logs import instrument_socketio
-        from app.sockets import socketio
+        from app.sockets import NODE_ID, socketio
 
         instrument_socketio(socketio)
+        from app.fallback import start_fallback
+
+        start_fallback(app, socketio, NODE_ID)
     return app
 
 

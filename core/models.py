@@ -140,3 +140,17 @@ class EventCounter(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class ServiceLease(Base):
+    """A named lease held by one process until `expires_at` (database clock):
+    which web process runs the database-driven timeout fallback while the
+    broker is down (core.fallback). A row, not MySQL GET_LOCK, so it also works
+    on SQLite (`make run`) and survives nothing but its own expiry."""
+
+    __tablename__ = "service_lease"
+    __table_args__ = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_unicode_ci"}
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))
+    expires_at: Mapped[float] = mapped_column(Double)

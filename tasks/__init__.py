@@ -29,6 +29,9 @@ def celery_init_app(app: Flask, settings) -> Celery:
     celery_app = Celery(app.name, task_cls=FlaskTask)
     celery_app.conf.update(celery_config.from_settings(settings))
     celery_app.set_default()
+    from tasks.reconnect import RearmAfterReconnect
+
+    celery_app.steps["consumer"].add(RearmAfterReconnect)
     app.extensions["celery"] = celery_app
     import tasks.sessions  # noqa: F401 - registers the tasks
 

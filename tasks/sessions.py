@@ -12,7 +12,21 @@ import logging
 from celery import shared_task
 from flask import current_app
 
+from core.fallback import rearm_live as rearm_all
+from domain.errors import Unavailable
+
 log = logging.getLogger(__name__)
+
+#: A send that fails (broker down) is tried once more at once, then given up:
+#: the caller (core.fallback.DeferredArms) keeps it for later. Celery's default
+#: (3 retries, 0.2 s apart) cost every start 0.6 s with Redis down.
+ARM_RETRY = {"max_retries": 1, "interval_start": 0, "interval_step": 0, "interval_max": 0}
+#: When MySQL does not answer, a timeout task tries again this much later
+#: instead of failing (a failed task is acknowledged: the session's only task
+#: would be gone, leaving its timeout to the next sweep).
+DB_RETRY_SECONDS = 1.0
+#: Workers that reconnect together re-arm the live sessions once (seconds).
+REARM_DEDUP_SECONDS = 5
 
 
 def _sessions():
@@ -21,10 +35,35 @@ def _sessions():
 
 @shared_task(name="albru.session_timeout", ignore_result=True)
 def session_timeout(session_id: str, cliente_id: int) -> str:
-    decision = _sessions().expire(session_id)
+    try:
+        decision = _sessions().expire(session_id)
+    except Unavailable as exc:
+        log.warning("database unavailable, timeout of session %s retried in %.0f s: %s",
+                    session_id, DB_RETRY_SECONDS, exc.message)
+        session_timeout.apply_async((session_id, cliente_id), countdown=DB_RETRY_SECONDS)
+        return "retry"
     if decision.action == "rearm":
         session_timeout.apply_async((session_id, cliente_id), countdown=decision.delay)
     return decision.action
+
+
+@shared_task(name="albru.rearm_live", ignore_result=True)
+def rearm_live() -> int:
+    """Sent by a worker whose broker connection came back (tasks.reconnect): it
+    dropped the countdown tasks it held (Celery clears them on connection loss;
+    Redis hands them back only after the visibility timeout, one hour), so every
+    live session gets a task again. Duplicates are harmless; a Redis key keeps
+    workers that reconnect together from doing it once each."""
+    comps = current_app.extensions["albru"]
+    key = f"{comps.settings.key_prefix}:rearm-live"
+    try:
+        if not comps.redis.set(key, "1", nx=True, ex=REARM_DEDUP_SECONDS):
+            return 0
+    except Exception as exc:  # noqa: BLE001 - cannot tell: re-arm anyway (harmless)
+        log.debug("re-arm dedup key not set: %s", exc)
+    count = rearm_all(comps.sessions, arm_timeout)
+    log.info("re-armed the timeout task of %d live session(s) after a broker reconnect", count)
+    return count
 
 
 @shared_task(name="albru.sweep", ignore_result=True)
@@ -60,4 +99,4 @@ def push_extensions() -> int:
 
 def arm_timeout(session_id: str, cliente_id: int, delay: float) -> None:
     """Schedule the session's timeout task (called after the start commits)."""
-    session_timeout.apply_async((session_id, cliente_id), countdown=delay)
+    session_timeout.apply_async((session_id, cliente_id), countdown=delay, retry_policy=ARM_RETRY)
