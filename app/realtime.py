@@ -96,7 +96,10 @@ class OrderedRedisManager(socketio.RedisManager):
                     subscribed, retry_sleep = True, 0.5
                 yield from self.pubsub.listen()
             except Exception as exc:  # noqa: BLE001 - Redis went away: try again
-                log.warning("Socket.IO channel lost (%s); retrying in %.1f s", exc, retry_sleep)
+                # a warning when it is lost; the attempts after it only in debug
+                (log.warning if subscribed else log.debug)(
+                    "Socket.IO channel lost (%s); retrying every %.1f s at most", exc,
+                    LISTEN_RETRY_MAX)
                 subscribed = False
                 time.sleep(retry_sleep)
                 retry_sleep = min(retry_sleep * 2, LISTEN_RETRY_MAX)
