@@ -135,6 +135,9 @@ class Settings:
         limits = self.rate_limits if self.rate_limits is not None else {}
         return limits.get(name)
     bench_endpoints: bool = False  # /api/bench/* (no-op and bare emit) for `make bench` only
+    #: APP_ENV=test only: workers hold a session transition open this long before
+    #: COMMIT, so a fault test can kill -9 one inside it (app/faults.py)
+    fault_transition_delay: float = 0.0
 
     @property
     def production(self) -> bool:
@@ -221,6 +224,10 @@ class Settings:
         if production and bench_endpoints:
             raise SettingsError("BENCH_ENDPOINTS is for benchmarks only, never in production")
 
+        fault_delay = _float(env, "FAULT_TRANSITION_DELAY", 0.0, minimum=0.0)
+        if fault_delay and mode != "test":
+            raise SettingsError("FAULT_TRANSITION_DELAY is for fault tests only (APP_ENV=test)")
+
         return cls(
             env=mode,
             host=env.get("HOST", "0.0.0.0").strip(),  # noqa: S104
@@ -252,4 +259,5 @@ class Settings:
             rate_limits={name: _rate(env, f"RATE_LIMIT_{name.upper()}", default)
                          for name, default in DEFAULT_RATE_LIMITS.items()},
             bench_endpoints=bench_endpoints,
+            fault_transition_delay=fault_delay,
         )
