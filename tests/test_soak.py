@@ -1,4 +1,4 @@
-"""The 3-minute soak (issue 8, scenario 8) in CI: 150 concurrent advisor
+"""The 3-minute soak (issue 8, scenario 8) in CI: 100 concurrent advisor
 sessions on the real web (two processes), worker and beat for ~110 s while
 the worker and a web process are killed with kill -9 every ~20 s. The
 database must then show no lost or double transition, no stuck session and
