@@ -598,3 +598,43 @@ def test_a_worker_clock_2s_ahead_never_times_out_early(fs, f, api, fdb, worker_b
     assert end.status_code == 200
     assert [e.action for e in f.audit_of(live.id)] == ["start", "end"]
     assert [e.action for e in f.audit_of(dead.id)] == ["start", "timeout"]
+
+
+# ------------------------------------- 4b. the timeouts a killed worker took
+
+
+def test_after_a_worker_kill_live_sessions_still_time_out_on_time(tmp_path):
+    """WORKER_INTERVAL 10 s, SESSION_TIMEOUT 15 s. The worker is killed holding
+    the timeout tasks of two batches of live sessions (deadlines 5 s apart) and
+    a new one is started at once. Those tasks are gone (Redis hands them back
+    only after the visibility timeout, an hour). The sweep arms new ones for
+    sessions due before its next run, so both batches time out on time (within
+    1 s of the deadline, database clock), not when the next sweep happens to
+    run (up to 10 s late: two batches 5 s apart cannot both be caught by it)."""
+    with scratch_database(backends(), "rearm", str(tmp_path)) as db_url, \
+            scratch_redis(backends()) as redis_url:
+        database = Database(db_url)
+        create_schema(database)
+        stack = Stack(Backends(db_url, redis_url, "rearm db", "rearm redis"), tmp_path,
+                      SESSION_TIMEOUT="15", WORKER_INTERVAL="10000", LOG_FORMAT="json")
+        try:
+            stack.start()
+            f = Factory(database, stack.env["JWT_SECRET"])
+            api = Api(stack.base_url)
+            first = start_sessions(api, f, 5)
+            time.sleep(5.0)
+            second = start_sessions(api, f, 5)
+            time.sleep(0.5)
+            stack.kill("worker")
+            stack.start_worker()
+            sessions = {**first, **second}
+            wait_settled(f, sessions, timeout=40)
+            ids = {s["session_id"] for s in sessions.values()}
+            rep = check(database, stuck_bound=11.0, session_ids=ids)
+            print(f"\n[kill -9 worker, live sessions] lateness "
+                  f"{sorted(round(x, 3) for x in rep.timeout_lateness)} s")
+            assert rep.ok and rep.by_status == {"timed_out": 10}, (rep.problems(), rep.by_status)
+            assert max(rep.timeout_lateness) <= 1.0, "timed out by the sweep, not on time"
+        finally:
+            stack.stop()
+            database.dispose()
