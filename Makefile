@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: install run test lint clean bench bench-smoke
+.PHONY: install run test lint clean bench bench-smoke soak
 
 install: $(STAMP)
 
@@ -40,6 +40,14 @@ bench: $(STAMP)
 # The same harness on a small N (~1.5 min); make test runs it too (tests/test_bench_smoke.py).
 bench-smoke: $(STAMP)
 	$(PY) -m bench.scale --smoke --out-dir $(or $(BENCH_OUT),bench/results)
+
+# The soak (README "Reliability"): 2,000 concurrent sessions for 30 minutes with
+# random faults (kill -9 of the worker or a web process by default; add
+# redis,mysql to restart the run's private servers). Not in CI: make test runs a
+# 3-minute version (tests/test_soak.py). `python -m bench.soak --help` for the options.
+SOAK_ARGS ?= --sessions 2000 --duration 1800 --faults worker,web
+soak: $(STAMP)
+	$(PY) -m bench.soak $(SOAK_ARGS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

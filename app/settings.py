@@ -137,6 +137,9 @@ class Settings:
     #: seconds a process leaves Redis alone after a failure (core.breaker)
     redis_retry_after: float = 1.0
     bench_endpoints: bool = False  # /api/bench/* (no-op and bare emit) for `make bench` only
+    #: APP_ENV=test only: workers hold a session transition open this long before
+    #: COMMIT, so a fault test can kill -9 one inside it (app/faults.py)
+    fault_transition_delay: float = 0.0
 
     @property
     def production(self) -> bool:
@@ -230,6 +233,10 @@ class Settings:
         if production and bench_endpoints:
             raise SettingsError("BENCH_ENDPOINTS is for benchmarks only, never in production")
 
+        fault_delay = _float(env, "FAULT_TRANSITION_DELAY", 0.0, minimum=0.0)
+        if fault_delay and mode != "test":
+            raise SettingsError("FAULT_TRANSITION_DELAY is for fault tests only (APP_ENV=test)")
+
         return cls(
             env=mode,
             host=env.get("HOST", "0.0.0.0").strip(),  # noqa: S104
@@ -262,4 +269,5 @@ class Settings:
                          for name, default in DEFAULT_RATE_LIMITS.items()},
             redis_retry_after=_float(env, "REDIS_RETRY_AFTER", 1.0, minimum=0.1),
             bench_endpoints=bench_endpoints,
+            fault_transition_delay=fault_delay,
         )

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 
 from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.expression import FunctionElement
@@ -78,6 +79,10 @@ class Database:
         try:
             with self._sessions() as session, session.begin():
                 yield session
+        except PoolTimeout as exc:
+            # Every pooled connection busy for pool_timeout s (an overloaded
+            # process): 503, so clients retry, instead of an unhandled 500.
+            raise Unavailable("database busy: no free connection", reason=str(exc)[:200]) from exc
         except (OperationalError, DBAPIError) as exc:
             if isinstance(exc, OperationalError) or exc.connection_invalidated:
                 raise Unavailable("database unavailable", reason=str(exc.orig)[:200]) from exc

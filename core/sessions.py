@@ -612,6 +612,26 @@ class SessionService:
             log.info("sweep: %s", report)
         return report
 
+    def arm_due(self, within: float, limit: int = 1000) -> int:
+        """Arm a timeout task for each live session whose deadline falls in the
+        next `within` s. Its own task may have died with a worker (kill -9: Redis
+        hands it back only after the visibility timeout, an hour), and the sweep
+        alone would time it out up to WORKER_INTERVAL late. A second task for a
+        session is harmless: one expires it, the other finds it ended (or, if a
+        heartbeat moved the deadline, re-arms: at worst one more pending message)."""
+        with self.db.transaction() as tx:
+            rows = tx.execute(
+                select(GestionSession.id, GestionSession.cliente_id,
+                       GestionSession.deadline_at - db_now())
+                .where(GestionSession.status == ACTIVE, GestionSession.deadline_at > db_now(),
+                       GestionSession.deadline_at <= db_now() + within)
+                .order_by(GestionSession.deadline_at)
+                .limit(limit)
+            ).all()
+        for sid, cid, left in rows:
+            self._arm(sid, cid, float(left) + lease.REARM_MARGIN)
+        return len(rows)
+
     def _release_orphans(self) -> int:
         """Clients marked en_gestion with no live session behind them."""
         live = select(GestionSession.id).where(

@@ -72,6 +72,9 @@ def sweep() -> dict:
     event log within EVENT_LOG_MAX_LEN / EVENT_LOG_MAX_AGE."""
     comps = current_app.extensions["albru"]
     report = comps.sessions.sweep()
+    # Sessions due before the next sweep get a task (again): a worker killed
+    # with kill -9 took theirs, and the sweep alone would be WORKER_INTERVAL late.
+    report["timeouts_armed"] = comps.sessions.arm_due(1.5 * comps.settings.worker_interval)
     report["events_trimmed"] = comps.events.trim(comps.settings.event_log_max_len,
                                                  comps.settings.event_log_max_age)
     return report

@@ -14,6 +14,12 @@ flask_app = create_app(role="worker")  # also reads .env into the environment
 if "flower" in sys.argv[1:]:
     check_flower_auth(os.environ, sys.argv)  # a production Flower must ask for a login
 celery_app = flask_app.extensions["celery"]
+_settings = flask_app.config["ALBRU_SETTINGS"]
+if _settings.fault_transition_delay:  # APP_ENV=test only (checked by Settings)
+    from app.faults import install_transition_delay
+
+    install_transition_delay(flask_app.extensions["albru"].db.engine,
+                             _settings.fault_transition_delay)
 
 
 @worker_process_init.connect

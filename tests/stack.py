@@ -83,10 +83,12 @@ class Stack:
         """Until the main web process answers /api/health?live=1."""
         wait_until_up(self.base_url, self.procs["web"], self.logdir / "web.log", timeout)
 
-    def start_worker(self) -> None:
-        self._spawn("worker", CELERY + ["worker", "--loglevel=INFO", "--concurrency=2",
-                                        "-E", "--without-mingle", "--without-gossip",
-                                        "-n", f"test-{uuid.uuid4().hex[:6]}@%h"])
+    def start_worker(self, name: str = "worker", **env: str) -> None:
+        """A Celery worker; `env` adds to this process's environment only (a
+        fault test's delay setting, or a shifted clock)."""
+        self._spawn(name, CELERY + ["worker", "--loglevel=INFO", "--concurrency=2",
+                                    "-E", "--without-mingle", "--without-gossip",
+                                    "-n", f"test-{uuid.uuid4().hex[:6]}@%h"], **env)
 
     def start_beat(self) -> None:
         self._spawn("beat", CELERY + ["beat", "--loglevel=INFO",
