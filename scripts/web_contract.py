@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -22,15 +21,19 @@ EVENTS_TS = ROOT / "web" / "src" / "api" / "events.gen.ts"
 
 def openapi_text() -> str:
     """The document as the web process serves it (no database is touched)."""
-    os.environ.setdefault("DOTENV_PATH", "/nonexistent")
-    os.environ.pop("BENCH_ENDPOINTS", None)
-    logging.disable(logging.INFO)
     from app.contract import openapi_document
     from app.factory import build_app
+    from app.settings import Settings
 
-    app = build_app(role="web")
-    with app.test_request_context():
-        return json.dumps(openapi_document(), indent=2, ensure_ascii=False) + "\n"
+    # Fixed settings: a developer's .env or BENCH_ENDPOINTS cannot change the document.
+    settings = Settings.from_env({"APP_ENV": "development"}, dotenv=False)
+    logging.disable(logging.WARNING)  # the app's start-up lines are not the point here
+    try:
+        app = build_app(settings, role="web")
+        with app.test_request_context():
+            return json.dumps(openapi_document(), indent=2, ensure_ascii=False) + "\n"
+    finally:
+        logging.disable(logging.NOTSET)
 
 
 def _union(values: list[str]) -> str:

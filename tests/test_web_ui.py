@@ -39,7 +39,8 @@ HEARTBEAT_INTERVAL = 9
 PASSWORD = "secret-pass"
 #: What Chromium logs while the web process is down on purpose (the socket's
 #: reconnect attempts); accepted only during that window.
-OUTAGE_NOISE = re.compile(r"WebSocket connection to .* failed|ERR_CONNECTION_REFUSED|ERR_CONNECTION_RESET")
+OUTAGE_NOISE = re.compile(
+    r"WebSocket connection to .* failed|ERR_CONNECTION_REFUSED|ERR_CONNECTION_RESET")
 
 
 def _missing() -> str | None:
@@ -124,7 +125,7 @@ class Screen:
                 if not (OUTAGE_NOISE.search(text) and any(a <= at <= b for a, b in windows))]
 
 
-def test_gtr_and_two_advisors_in_the_browser(browser, ui_stack: Stack, factory):  # noqa: PLR0915
+def test_gtr_and_two_advisors_in_the_browser(browser, ui_stack: Stack, factory):
     from playwright.sync_api import expect
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
