@@ -1,8 +1,9 @@
 """The built web UI (web/dist) served by the web process: hashed assets as
-files, every other non-API path as index.html (the UI's own routes, such as
-/gtr or /asesor, survive a page refresh). /api, /socket.io and /metrics are
+files, and the UI's own routes (/, /login, /gtr, /asesor) as index.html, so a
+page refresh on them works. /api, /socket.io and /metrics are
 never shadowed: an unknown path under them stays a JSON 404. Without a build
-the pages say how to make one (nginx serves the same files in compose)."""
+the pages say how to make one (nginx serves the same files in compose).
+Any other path is a 404, as before the UI existed."""
 
 from __future__ import annotations
 
@@ -27,6 +28,9 @@ NOT_BUILT = """<!doctype html>
 <a href="/api/docs">/api/docs</a>.</p></body></html>
 """
 
+#: The UI's own pages (web/src/lib/route.ts): a refresh on them must load the UI.
+CLIENT_ROUTES = frozenset({"", "login", "gtr", "asesor"})
+
 bp = Blueprint("webui", __name__)
 
 
@@ -47,7 +51,10 @@ def _ui_headers(response: Response, *, cache: str) -> Response:
 @bp.get("/<uipath:path>")
 def ui(path: str = "") -> Response:
     dist: Path = DIST
+    page = path.split("/", 1)[0] in CLIENT_ROUTES
     if not (dist / "index.html").is_file():
+        if not page:
+            raise NotFound(f"no such resource: /{path}")
         return _ui_headers(Response(NOT_BUILT, 503, mimetype="text/html"), cache="no-store")
     target = (dist / path).resolve()
     if path and target.is_file() and target.is_relative_to(dist.resolve()):
@@ -56,8 +63,8 @@ def ui(path: str = "") -> Response:
         response = send_from_directory(dist, path, max_age=31536000 if immutable else 0)
         return _ui_headers(response, cache="public, max-age=31536000, immutable"
                            if immutable else "no-cache")
-    if "." in path.rsplit("/", 1)[-1]:
-        raise NotFound(f"no such file: /{path}")  # a missing asset is not a page
+    if not page:
+        raise NotFound(f"no such resource: /{path}")  # not a file and not one of the UI's pages
     return _ui_headers(send_from_directory(dist, "index.html", max_age=0), cache="no-cache")
 
 

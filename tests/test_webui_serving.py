@@ -40,6 +40,9 @@ def test_client_routes_get_index_and_assets_are_immutable(web_app, dist):
     assert "immutable" in r.headers["Cache-Control"]
     assert c.get("/assets/missing-1.js").status_code == 404
     assert c.get("/../app/webui.py").status_code == 404
+    for unknown in ("/etc/passwd", "/favicon.ico", "/no-such-page", "/static/x.js"):
+        r = c.get(unknown)
+        assert r.status_code == 404 and b"id=root" not in r.data, unknown
 
 
 def test_server_paths_are_never_shadowed(web_app, dist):
@@ -60,3 +63,4 @@ def test_missing_build_says_how_to_make_one(web_app, tmp_path, monkeypatch):
     r = web_app.test_client().get("/gtr")
     assert r.status_code == 503
     assert b"make web" in r.data and b"npm run build" in r.data
+    assert web_app.test_client().get("/etc/passwd").status_code == 404
