@@ -1,16 +1,13 @@
 """The built web UI (web/dist) served by the web process: hashed assets as
-files, and the UI's own routes (/, /login, /gtr, /asesor) as index.html, so a
-page refresh on them works. /api, /socket.io and /metrics are
-never shadowed: an unknown path under them stays a JSON 404. Without a build
-the pages say how to make one (nginx serves the same files in compose).
-Any other path is a 404, as before the UI existed."""
+files under /assets/, and the UI's own routes (/, /login, /gtr, /asesor; see
+web/src/lib/route.ts) as index.html, so a page refresh on them works. Only
+those paths, and only GET: /api, /socket.io, /metrics and every other path
+answer as before the UI existed (404 / 405 JSON). Without a build the pages
+say how to make one (nginx serves the same files in compose)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from flask import Blueprint, Flask, Response, send_from_directory
-from werkzeug.routing import PathConverter
 
 from app.settings import ROOT
 from domain.errors import NotFound
@@ -28,17 +25,7 @@ NOT_BUILT = """<!doctype html>
 <a href="/api/docs">/api/docs</a>.</p></body></html>
 """
 
-#: The UI's own pages (web/src/lib/route.ts): a refresh on them must load the UI.
-CLIENT_ROUTES = frozenset({"", "login", "gtr", "asesor"})
-
 bp = Blueprint("webui", __name__)
-
-
-class UiPath(PathConverter):
-    """A path whose first segment is not a server one: the UI's rule then never
-    matches /api/..., so those keep their own 404 and 405 answers."""
-
-    regex = r"(?!(?:api|socket\.io|metrics)(?:/|$))[^/].*?"
 
 
 def _ui_headers(response: Response, *, cache: str) -> Response:
@@ -47,27 +34,33 @@ def _ui_headers(response: Response, *, cache: str) -> Response:
     return response
 
 
-@bp.get("/")
-@bp.get("/<uipath:path>")
-def ui(path: str = "") -> Response:
-    dist: Path = DIST
-    page = path.split("/", 1)[0] in CLIENT_ROUTES
-    if not (dist / "index.html").is_file():
-        if not page:
-            raise NotFound(f"no such resource: /{path}")
+def _index() -> Response:
+    if not (DIST / "index.html").is_file():
         return _ui_headers(Response(NOT_BUILT, 503, mimetype="text/html"), cache="no-store")
-    target = (dist / path).resolve()
-    if path and target.is_file() and target.is_relative_to(dist.resolve()):
-        # Vite names assets by content hash: they never change under one name.
-        immutable = path.startswith("assets/")
-        response = send_from_directory(dist, path, max_age=31536000 if immutable else 0)
-        return _ui_headers(response, cache="public, max-age=31536000, immutable"
-                           if immutable else "no-cache")
-    if not page:
-        raise NotFound(f"no such resource: /{path}")  # not a file and not one of the UI's pages
-    return _ui_headers(send_from_directory(dist, "index.html", max_age=0), cache="no-cache")
+    return _ui_headers(send_from_directory(DIST, "index.html", max_age=0), cache="no-cache")
+
+
+@bp.get("/")
+def home() -> Response:
+    return _index()
+
+
+@bp.get("/<any(login, gtr, asesor):page>")
+def page(page: str) -> Response:
+    """A page refresh on one of the UI's routes loads the UI, which shows it."""
+    return _index()
+
+
+@bp.get("/assets/<path:name>")
+def asset(name: str) -> Response:
+    """Vite names assets by content hash: they never change under one name."""
+    assets = DIST / "assets"
+    target = (assets / name).resolve()
+    if not (target.is_file() and target.is_relative_to(assets.resolve())):
+        raise NotFound(f"no such file: /assets/{name}")
+    response = send_from_directory(assets, name, max_age=31536000)
+    return _ui_headers(response, cache="public, max-age=31536000, immutable")
 
 
 def register(app: Flask) -> None:
-    app.url_map.converters["uipath"] = UiPath
     app.register_blueprint(bp)

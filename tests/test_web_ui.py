@@ -62,8 +62,10 @@ def browser() -> Iterator[object]:
         if REQUIRE:
             pytest.fail(f"ALBRU_REQUIRE_BROWSER=1 but {reason}")
         pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # Pushes take milliseconds; the margin is for a busy 2-core CI machine.
+    expect.set_options(timeout=10_000)
     with sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield b
@@ -150,8 +152,10 @@ def test_gtr_and_two_advisors_in_the_browser(browser, ui_stack: Stack, factory):
             expect(nuevo.get_by_test_id(f"cliente-{c.id}")).to_contain_text(c.nombre)
 
         def derive(c, to) -> None:
-            gp.get_by_label(f"Asesor para {c.nombre}", exact=True).select_option(label=to.nombre)
             gp.get_by_role("button", name=f"Derivar {c.nombre}", exact=True).click()
+            gp.get_by_label(f"Asesor para {c.nombre}", exact=True).select_option(label=to.nombre)
+            gp.get_by_role("button", name=f"Confirmar derivación de {c.nombre}",
+                           exact=True).click()
             expect(gp.get_by_test_id("col-derivado").get_by_test_id(f"cliente-{c.id}")) \
                 .to_contain_text(to.nombre)
 

@@ -50,6 +50,7 @@ def test_server_paths_are_never_shadowed(web_app, dist):
     r = c.get("/api/no-such-thing")
     assert r.status_code == 404 and r.is_json and r.json["error"] == "not_found"
     assert c.post("/api/no-such-thing").status_code == 404
+    assert c.post("/nope", json={}).status_code == 404  # as before the UI existed
     r = c.get("/api/sessions/start")
     assert r.status_code == 405 and "POST" in r.headers["Allow"]
     assert c.get("/api/health?live=1").json == {"status": "ok"}

@@ -1,7 +1,7 @@
 // A three-page app needs no router: the path, kept in sync with history.
 import { useEffect, useState } from "react";
 
-// app/webui.py CLIENT_ROUTES serves index.html on exactly these paths.
+// app/webui.py serves index.html on exactly these paths (and "/").
 export type Ruta = "/login" | "/gtr" | "/asesor";
 
 export function navigate(to: Ruta, replace = false): void {

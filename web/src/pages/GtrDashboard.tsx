@@ -1,4 +1,4 @@
-import { useMemo, useState } from "react";
+import { memo, useMemo, useState } from "react";
 import { mensajeDeError, sessionApi } from "../api/sessionApi";
 import { Countdown } from "../components/Countdown";
 import { Header, Reconectando } from "../components/Header";
@@ -12,9 +12,12 @@ const POOL = "pool";
 const RAZON_CORTA: Record<string, string> = { timeout: "tiempo agotado", released: "liberado", orphan: "huérfano" };
 const RESULTADO: Record<string, string> = { gestionado: "gestionado", cerrado: "cerrado", no_gestionado: "no gestionado" };
 
+/** "Derivar…" opens the advisor choice for this one card only: a board of
+ * hundreds of clients must not render hundreds of advisor lists. */
 function Derivar({ card }: { card: Card }) {
   const asesores = useBoardStore((s) => s.asesores);
   const avisar = useBoardStore((s) => s.avisar);
+  const [open, setOpen] = useState(false);
   const [to, setTo] = useState<string>("");
   const [busy, setBusy] = useState(false);
   const nombre = card.nombre ?? `#${card.id}`;
@@ -23,23 +26,38 @@ function Derivar({ card }: { card: Card }) {
     setBusy(true);
     try {
       await sessionApi.derivar(card.id, to === POOL ? null : Number(to));
+      setOpen(false);
+      setTo("");
     } catch (e) {
       avisar("warning", `No se pudo derivar a ${nombre}: ${mensajeDeError(e)}`);
     } finally {
       setBusy(false);
     }
   };
+  if (!open) {
+    return (
+      <div className="row">
+        <button type="button" className="secondary" onClick={() => setOpen(true)} aria-label={`Derivar ${nombre}`}>
+          Derivar…
+        </button>
+      </div>
+    );
+  }
   return (
     <div className="row">
-      <select aria-label={`Asesor para ${nombre}`} value={to} onChange={(e) => setTo(e.target.value)}>
+      <select autoFocus aria-label={`Asesor para ${nombre}`} value={to} onChange={(e) => setTo(e.target.value)}
+        onKeyDown={(e) => e.key === "Escape" && setOpen(false)}>
         <option value="">Elegir asesor…</option>
         <option value={POOL}>Pool compartido</option>
         {Object.entries(asesores).map(([id, n]) => (
           <option key={id} value={id}>{n}</option>
         ))}
       </select>
-      <button type="button" disabled={!to || busy} onClick={go} aria-label={`Derivar ${nombre}`}>
-        Derivar
+      <button type="button" disabled={!to || busy} onClick={go} aria-label={`Confirmar derivación de ${nombre}`}>
+        OK
+      </button>
+      <button type="button" className="link" onClick={() => setOpen(false)} aria-label={`Cancelar derivación de ${nombre}`}>
+        ×
       </button>
     </div>
   );
@@ -66,7 +84,7 @@ function Liberar({ card }: { card: Card }) {
   );
 }
 
-function Tarjeta({ card, offset, warn }: { card: Card; offset: number; warn: number }) {
+const Tarjeta = memo(function Tarjeta({ card, offset, warn }: { card: Card; offset: number; warn: number }) {
   const asesores = useBoardStore((s) => s.asesores);
   const asesor = card.asesor_id !== null ? asesores[card.asesor_id] ?? `Asesor #${card.asesor_id}` : null;
   return (
@@ -96,7 +114,7 @@ function Tarjeta({ card, offset, warn }: { card: Card; offset: number; warn: num
       )}
     </li>
   );
-}
+});
 
 function Cifras() {
   const figures = useBoardStore((s) => s.figures);
