@@ -5,7 +5,15 @@
 #   flower  celery -A tasks.worker flower ...          (port 5555)
 #   migrate flask --app app db upgrade                 (Alembic migrations)
 # All dependencies ship as wheels (PyMySQL is pure Python), so no apt step and
-# no compiler are needed.
+# no compiler are needed. The web UI is built in a Node stage; only its output
+# (web/dist, served by the web process at /) reaches the image.
+FROM node:20.19.5-bookworm-slim AS webui
+WORKDIR /web
+COPY web/package.json web/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY web/ ./
+RUN npm run build
+
 FROM python:3.11.17-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -30,6 +38,7 @@ RUN pip install --no-cache-dir -r requirements.txt
 
 # The code stays owned by root: the albru user can read it, not change it.
 COPY . .
+COPY --from=webui /web/dist ./web/dist
 
 # Numeric, so runtimes that check for a non-root user (runAsNonRoot) can
 # verify it without reading /etc/passwd; 10001 is the albru user above.

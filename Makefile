@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: install run test lint clean bench bench-smoke soak
+.PHONY: install run test lint clean bench bench-smoke soak web web-test web-contract
 
 install: $(STAMP)
 
@@ -16,14 +16,48 @@ $(STAMP): requirements.txt requirements-dev.txt
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
-run: $(STAMP)
+run: $(STAMP) web
 	$(PY) scripts/devstack.py
+
+# The web UI (web/dist, served by the web process and by nginx) when Node is
+# present; without it, say how (the API and the tests without a browser still
+# work). Under ALBRU_REQUIRE_BROWSER=1 (CI) a missing Node is an error.
+NPM := $(shell command -v npm 2>/dev/null)
+WEB_SRC := $(shell find web/src web/index.html web/vite.config.ts web/tsconfig.json -type f 2>/dev/null)
+
+web:
+ifeq ($(NPM),)
+	@echo "web: Node.js (npm) not found, so the web UI is not built; install Node 20+ and run 'make web'."
+	@if [ -n "$$ALBRU_REQUIRE_BROWSER" ]; then echo "web: ALBRU_REQUIRE_BROWSER is set: failing" >&2; exit 1; fi
+else
+	@$(MAKE) --no-print-directory web/dist/index.html
+endif
+
+web/node_modules/.package-lock.json: web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+	@touch $@
+
+web/dist/index.html: web/node_modules/.package-lock.json $(WEB_SRC)
+	cd web && npm run build
+
+# The front end's unit tests (Vitest), when Node is present.
+web-test: web
+ifneq ($(NPM),)
+	cd web && npm test
+endif
+
+# After an API or event change: rewrite the committed contract the UI is typed
+# against (web/openapi.json, web/src/api/*.gen.ts); tests/test_web_contract.py
+# fails until this is run and committed.
+web-contract: $(STAMP) web
+	$(PY) scripts/web_contract.py
+	cd web && npm run gen:api
 
 # The real-server socket tests run again on eventlet (the other async mode we
 # support; tests/test_realtime.py and the web SIGTERM test run under both by themselves).
 EVENTLET_TESTS ?= tests/test_session_flow.py tests/test_auth_and_sockets.py
 
-test: $(STAMP)
+test: $(STAMP) web-test
 	$(PY) -m pytest $(PYTEST_ARGS)
 	TEST_ASYNC_MODE=eventlet $(PY) -m pytest -q $(EVENTLET_TESTS)
 

@@ -77,6 +77,9 @@ def build_app(settings: Settings | None = None, *, role: str = "cli") -> Flask:
         from app.sockets import init_socketio
 
         init_socketio(app, settings)
+        from app import webui
+
+        webui.register(app)
         from app.logs import instrument_socketio
         from app.sockets import NODE_ID, socketio
 

@@ -328,6 +328,29 @@ class StatsOut(Out):
     timezone: str
 
 
+class AsesorStats(Out):
+    asesor_id: int
+    nombre: str
+    active: int = Field(description="live sessions now")
+    completed_today: int
+    timed_out_today: int
+    released_today: int
+    mean_handling_seconds: float | None = Field(
+        description="mean start-to-end time of today's completed sessions")
+
+
+class AsesorStatsOut(Out):
+    model_config = ConfigDict(extra="allow", json_schema_extra=_examples({
+        "items": [{"asesor_id": 3, "nombre": "Asesor 1", "active": 1, "completed_today": 12,
+                   "timed_out_today": 1, "released_today": 0,
+                   "mean_handling_seconds": 184.2}],
+        "day_start": 1764201600.0, "now": 1764234010.5, "timezone": "UTC"}))
+    items: list[AsesorStats]
+    day_start: float
+    now: float
+    timezone: str
+
+
 class BadJson(DomainError):
     status = 400
     code = "invalid_json"

@@ -560,6 +560,42 @@ class SessionService:
             "now": now,
         }
 
+    def stats_by_asesor(self, day_start: float) -> dict[str, Any]:
+        """The GTR board's per-advisor figures: live sessions now; completed,
+        timed out and mean handling time of the sessions ended since `day_start`.
+        One grouped query per figure, so the cost does not grow with the day."""
+        with self.db.transaction() as tx:
+            now = float(tx.execute(select(db_now())).scalar_one())
+            users = tx.execute(select(User.id, User.nombre).where(User.role == "asesor")
+                               .order_by(User.id)).all()
+            active = dict(tx.execute(
+                select(GestionSession.asesor_id, func.count())
+                .where(GestionSession.status == ACTIVE, GestionSession.deadline_at > now)
+                .group_by(GestionSession.asesor_id)).all())
+            ended = tx.execute(
+                select(GestionSession.asesor_id, GestionSession.status, func.count(),
+                       func.avg(GestionSession.ended_at - GestionSession.started_at))
+                .where(GestionSession.ended_at >= day_start)
+                .group_by(GestionSession.asesor_id, GestionSession.status)).all()
+        per: dict[int, dict[str, Any]] = {}
+        for asesor_id, status, count, mean in ended:
+            row = per.setdefault(asesor_id, {})
+            row[status] = (int(count), float(mean) if mean is not None else None)
+        items = []
+        for uid, nombre in users:
+            row = per.get(uid, {})
+            done, mean = row.get(SessionStatus.COMPLETED.value, (0, None))
+            items.append({
+                "asesor_id": uid,
+                "nombre": nombre,
+                "active": int(active.get(uid, 0)),
+                "completed_today": done,
+                "timed_out_today": row.get(SessionStatus.TIMED_OUT.value, (0, None))[0],
+                "released_today": row.get(SessionStatus.RELEASED.value, (0, None))[0],
+                "mean_handling_seconds": round(mean, 3) if mean is not None else None,
+            })
+        return {"items": items, "day_start": day_start, "now": now}
+
     def push_extensions(self, since: float | None, window: float) -> tuple[int, float]:
         """One SESSIONS_EXTENDED event with the new deadline of every live
         session with activity after `since` (None: the last `window` seconds),

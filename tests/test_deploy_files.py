@@ -524,7 +524,14 @@ def test_dockerfile_promises():
     ins = _instructions()
     froms = [a for i, a in ins if i == "FROM"]
     pinned = r"python:3\.11\.\d+-slim-bookworm(@sha256:[0-9a-f]{64})?"
-    assert len(froms) == 1 and re.fullmatch(pinned, froms[0]), f"base must be pinned: {froms}"
+    # The runtime image is the pinned Python one; the only other stage builds the
+    # web UI on a pinned Node, and only its web/dist is copied over.
+    assert re.fullmatch(pinned, froms[-1]), f"base must be pinned: {froms}"
+    node = r"node:20\.\d+\.\d+-bookworm-slim(@sha256:[0-9a-f]{64})? AS webui"
+    assert len(froms) <= 2 and all(re.fullmatch(node, f) for f in froms[:-1]), froms
+    if len(froms) == 2:
+        copies = [a for i, a in ins if i == "COPY" and a.startswith("--from=")]
+        assert copies == ["--from=webui /web/dist ./web/dist"], copies
     assert ("WORKDIR", "/srv/albru") in ins
     assert ("EXPOSE", "3001") in ins
     runs = " ".join(a for i, a in ins if i == "RUN")

@@ -11,7 +11,7 @@ from flask import Blueprint, current_app, jsonify, request
 from app.auth import require
 from app.contract import operation
 from app.factory import components
-from app.schemas import HealthOut, HealthQuery, StatsOut, WsStatsOut
+from app.schemas import AsesorStatsOut, HealthOut, HealthQuery, StatsOut, WsStatsOut
 from app.sockets import ws_stats
 from domain.states import Role
 
@@ -83,9 +83,23 @@ def websocket_stats():
 def session_stats():
     """Sessions today (in TIMEZONE): started, completed, timed out, released."""
     comps = components()
-    tz = ZoneInfo(comps.settings.timezone)
-    now = datetime.now(tz)
-    day_start = now.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
-    stats = comps.sessions.stats(day_start)
+    stats = comps.sessions.stats(_day_start(comps.settings.timezone))
     stats["timezone"] = comps.settings.timezone
     return jsonify(stats)
+
+
+@bp.get("/stats/asesores")
+@operation(tags=["ops"], ok={200: AsesorStatsOut}, errors=(403,))
+@require(Role.GTR)
+def asesor_stats():
+    """Per advisor: live sessions; completed, timed out, released today; mean handling time."""
+    comps = components()
+    stats = comps.sessions.stats_by_asesor(_day_start(comps.settings.timezone))
+    stats["timezone"] = comps.settings.timezone
+    return jsonify(stats)
+
+
+def _day_start(timezone: str) -> float:
+    """Midnight today in TIMEZONE, as epoch seconds ("today" of the figures)."""
+    now = datetime.now(ZoneInfo(timezone))
+    return now.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()

@@ -1,0 +1,36 @@
+import type { ConnState } from "../hooks/socketLogic";
+import { useSessionStore } from "../stores/sessionStore";
+
+const ESTADO: Record<ConnState, string> = {
+  connecting: "Conectando…",
+  connected: "En línea",
+  reconnecting: "Reconectando…",
+};
+
+export function Header({ title, state }: { title: string; state: ConnState }) {
+  const auth = useSessionStore((s) => s.auth);
+  const logout = useSessionStore((s) => s.logout);
+  return (
+    <header className="topbar">
+      <h1>ALBRU · {title}</h1>
+      <span className={`conn conn-${state}`} role="status" aria-live="polite" data-testid="conexion">
+        {ESTADO[state]}
+      </span>
+      <span className="who">{auth?.user.nombre} ({auth?.user.role === "gtr" ? "GTR" : "asesor"})</span>
+      <button type="button" className="secondary" onClick={() => logout()}>
+        Cerrar sesión
+      </button>
+    </header>
+  );
+}
+
+export function Reconectando({ state }: { state: ConnState }) {
+  if (state === "connected") return null;
+  return (
+    <div className="banner" role="alert" data-testid="reconectando">
+      {state === "reconnecting"
+        ? "Reconectando… Los cambios se mostrarán al volver la conexión."
+        : "Conectando con el servidor…"}
+    </div>
+  );
+}

@@ -1,0 +1,112 @@
+// Keeps the board store live: a snapshot when the server asks for one (first
+// connect, or a gap the event log no longer holds), then pushed events in seq
+// order. The GTR's per-advisor figures are re-read after the events that change
+// them (push-driven, debounced), never on a timer.
+import { useCallback, useEffect, useMemo, useRef } from "react";
+import { mensajeDeError, sessionApi } from "../api/sessionApi";
+import type { ClienteOut, Estado, PushEvent, Resync } from "../api/types";
+import { Sequencer } from "../lib/sequencer";
+import { useBoardStore } from "../stores/boardStore";
+import { useSessionStore } from "../stores/sessionStore";
+import { useSocket } from "./useSocket";
+
+const RAZON: Record<string, string> = {
+  timeout: "tiempo agotado",
+  released: "liberado por GTR",
+  orphan: "bloqueo huérfano",
+};
+const FIGURE_EVENTS = new Set(["CLIENT_IN_GESTION", "CLIENT_COMPLETED", "CLIENT_RETURNED_TO_GTR"]);
+/** The done columns show the most recent clients, not every one ever handled. */
+const DONE_SHOWN = 50;
+
+async function latest(estado: Estado, n: number): Promise<ClienteOut[]> {
+  const first = await sessionApi.clientes({ estado, limit: n });
+  if (first.total <= n) return first.items;
+  return (await sessionApi.clientes({ estado, limit: n, offset: first.total - n })).items;
+}
+
+export function useLiveBoard(opts: { onEvent?: (e: PushEvent) => void } = {}) {
+  const auth = useSessionStore((s) => s.auth);
+  const logout = useSessionStore((s) => s.logout);
+  const isGtr = auth?.user.role === "gtr";
+  const onEventRef = useRef(opts.onEvent);
+  onEventRef.current = opts.onEvent;
+  const naming = useRef(new Set<number>());
+  const figuresTimer = useRef<ReturnType<typeof setTimeout> | null>(null);
+
+  const refreshFigures = useCallback(() => {
+    if (!isGtr) return;
+    if (figuresTimer.current) clearTimeout(figuresTimer.current);
+    figuresTimer.current = setTimeout(() => {
+      sessionApi.asesorStats().then((s) => useBoardStore.getState().setFigures(s.items), () => undefined);
+    }, 300);
+  }, [isGtr]);
+
+  const nombrar = useCallback((ids: number[]) => {
+    for (const id of ids) {
+      if (naming.current.has(id)) continue;
+      naming.current.add(id);
+      sessionApi.cliente(id).then(
+        (c) => useBoardStore.getState().setNombre(id, c.nombre),
+        () => undefined,
+      ).finally(() => naming.current.delete(id));
+    }
+  }, []);
+
+  const sequencer = useMemo(() => new Sequencer((e) => {
+    const store = useBoardStore.getState();
+    nombrar(store.apply(e));
+    if (e.type === "CLIENT_RETURNED_TO_GTR" && isGtr) {
+      const card = useBoardStore.getState().cards[e.cliente_id ?? -1];
+      const quien = card?.nombre ?? `Cliente #${e.cliente_id}`;
+      store.avisar("warning", `${quien} volvió a GTR (${RAZON[e.reason ?? ""] ?? e.reason}).`);
+    }
+    if (FIGURE_EVENTS.has(e.type)) refreshFigures();
+    onEventRef.current?.(e);
+  }), [isGtr, nombrar, refreshFigures]);
+
+  const loadSnapshot = useCallback(async () => {
+    sequencer.loading();
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const board = await sessionApi.board();
+        const others = isGtr
+          ? (await Promise.all([
+              latest("nuevo", 500), latest("no_gestionado", 200),
+              latest("gestionado", DONE_SHOWN), latest("cerrado", DONE_SHOWN),
+            ])).flat()
+          : [];
+        useBoardStore.getState().setSnapshot(board, others);
+        sequencer.loaded(board.seq);
+        refreshFigures();
+        return;
+      } catch (e) {
+        if (!useSessionStore.getState().auth) return;
+        useBoardStore.getState().avisar("warning", `No se pudo cargar el tablero: ${mensajeDeError(e)}`);
+        await new Promise((r) => setTimeout(r, Math.min(5000, 500 * 2 ** attempt)));
+      }
+    }
+  }, [isGtr, sequencer, refreshFigures]);
+
+  useEffect(() => {
+    useBoardStore.getState().reset();
+    if (isGtr) sessionApi.asesores().then((l) => useBoardStore.getState().setAsesores(l), () => undefined);
+    return () => {
+      if (figuresTimer.current) clearTimeout(figuresTimer.current);
+    };
+  }, [isGtr, auth?.token]);
+
+  const { state, heartbeat } = useSocket({
+    token: auth?.token ?? null,
+    lastSeq: () => sequencer.lastSeq,
+    onEvent: (e) => sequencer.push(e),
+    onResync: (r: Resync) => {
+      if (r.status === "snapshot_required") void loadSnapshot();
+    },
+    onAuthError: (e) =>
+      logout({ kind: "error", text: e.error === "token_expired"
+        ? "Su sesión expiró; vuelva a iniciar sesión." : "Su sesión no es válida; vuelva a iniciar sesión." }),
+  });
+
+  return { state, heartbeat };
+}
