@@ -77,6 +77,9 @@ def ui_stack(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     """A web process of its own (so this test may kill it), with a session
     timeout a person can work in; the run's worker and beat serve it (same
     database, Redis, channel, key prefix and JWT secret)."""
+    # They must be up: a test before this one may have left the worker dead, and
+    # this one would then fail far from the cause.
+    stack.wait_healthy(timeout=30)
     s = Stack(backends(), Path(tmp_path_factory.mktemp("web-ui")),
               KEY_PREFIX=stack.env["KEY_PREFIX"], SOCKETIO_CHANNEL=stack.env["SOCKETIO_CHANNEL"],
               JWT_SECRET=stack.env["JWT_SECRET"], SESSION_TIMEOUT=str(SESSION_TIMEOUT),
