@@ -33,7 +33,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 VIEWPORT = {"width": 1366, "height": 768}
 #: Short enough for a test, long enough for a browser on a busy 2-core machine.
 #: A heartbeat every 9 s keeps a 12 s session alive and lets the idle advisor
-#: see the warning (a third of the timeout, 4 s) for about a second each cycle.
+#: see the warning (a third of the timeout, 4 s) for up to a second each cycle.
 SESSION_TIMEOUT = 12
 HEARTBEAT_INTERVAL = 9
 PASSWORD = "secret-pass"
@@ -77,6 +77,9 @@ def ui_stack(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     """A web process of its own (so this test may kill it), with a session
     timeout a person can work in; the run's worker and beat serve it (same
     database, Redis, channel, key prefix and JWT secret)."""
+    # They must be up: a test before this one may have left the worker dead, and
+    # this one would then fail far from the cause.
+    stack.wait_healthy(timeout=30)
     s = Stack(backends(), Path(tmp_path_factory.mktemp("web-ui")),
               KEY_PREFIX=stack.env["KEY_PREFIX"], SOCKETIO_CHANNEL=stack.env["SOCKETIO_CHANNEL"],
               JWT_SECRET=stack.env["JWT_SECRET"], SESSION_TIMEOUT=str(SESSION_TIMEOUT),
@@ -183,7 +186,12 @@ def test_gtr_and_two_advisors_in_the_browser(browser, ui_stack: Stack, factory):
         original_deadline = first[0].deadline_at
 
         # --- left idle, the advisor is warned before the timeout; heartbeats keep it alive
-        expect(p1.get_by_test_id("aviso-timeout")).to_be_visible(timeout=HEARTBEAT_INTERVAL * 1000)
+        # It shows from the first clock tick with 4 s left until the next heartbeat's
+        # answer (under a second), so poll every frame, over two heartbeat cycles.
+        warning = p1.wait_for_function(
+            "() => document.querySelector('[data-testid=aviso-timeout]')?.textContent",
+            timeout=(2 * HEARTBEAT_INTERVAL + 3) * 1000).json_value()
+        assert "la gestión vence en 0:0" in warning and "volverá a GTR" in warning, warning
         p1.get_by_label("Gestionado (contacto logrado)").check()
         p1.get_by_label("2. Notas").fill("Cliente interesado; llamar el lunes.")
         while time.time() < original_deadline + 4:

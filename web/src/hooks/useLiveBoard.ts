@@ -16,6 +16,8 @@ const RAZON: Record<string, string> = {
   orphan: "bloqueo huérfano",
 };
 const FIGURE_EVENTS = new Set(["CLIENT_IN_GESTION", "CLIENT_COMPLETED", "CLIENT_RETURNED_TO_GTR"]);
+/** More unknown clients than this in one event: reload the snapshot instead. */
+const MAX_NAME_FETCHES = 20;
 /** The done columns show the most recent clients, not every one ever handled. */
 const DONE_SHOWN = 50;
 
@@ -53,9 +55,13 @@ export function useLiveBoard(opts: { onEvent?: (e: PushEvent) => void } = {}) {
     }
   }, []);
 
+  const reload = useRef<() => void>(() => undefined);
   const sequencer = useMemo(() => new Sequencer((e) => {
     const store = useBoardStore.getState();
-    nombrar(store.apply(e));
+    const unknown = store.apply(e);
+    // A CSV import names thousands of clients at once: one snapshot, not a GET each.
+    if (unknown.length > MAX_NAME_FETCHES) reload.current();
+    else nombrar(unknown);
     if (e.type === "CLIENT_RETURNED_TO_GTR" && isGtr) {
       const card = useBoardStore.getState().cards[e.cliente_id ?? -1];
       const quien = card?.nombre ?? `Cliente #${e.cliente_id}`;
@@ -87,6 +93,10 @@ export function useLiveBoard(opts: { onEvent?: (e: PushEvent) => void } = {}) {
       }
     }
   }, [isGtr, sequencer, refreshFigures]);
+
+  reload.current = () => {
+    if (!sequencer.isLoading) void loadSnapshot();
+  };
 
   useEffect(() => {
     useBoardStore.getState().reset();
