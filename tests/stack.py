@@ -83,6 +83,15 @@ class Stack:
         """Until the main web process answers /api/health?live=1."""
         wait_until_up(self.base_url, self.procs["web"], self.logdir / "web.log", timeout)
 
+    def start_web_live(self) -> None:
+        """The main web process, up and answering; stops everything if it is not."""
+        self.start_web()
+        try:
+            self.wait_live()
+        except RuntimeError:
+            self.stop()
+            raise
+
     def start_worker(self, name: str = "worker", **env: str) -> None:
         """A Celery worker; `env` adds to this process's environment only (a
         fault test's delay setting, or a shifted clock)."""

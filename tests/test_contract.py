@@ -159,12 +159,7 @@ def fuzz_stack(stack, tmp_path_factory) -> Iterator[SimpleNamespace]:
                            asesor_asignado=owner, lock_token=0))
         ids = SimpleNamespace(gtr=gtr.id, a1=a1.id)
     s = Stack(backends(), tmp, DATABASE_URL=url)
-    s.start_web()
-    try:
-        s.wait_live()
-    except RuntimeError:
-        s.stop()
-        raise
+    s.start_web_live()
     secret = s.env["JWT_SECRET"]
     with db.transaction() as tx:
         gtr, a1 = tx.get(User, ids.gtr), tx.get(User, ids.a1)

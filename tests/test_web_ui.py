@@ -84,12 +84,7 @@ def ui_stack(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator
               KEY_PREFIX=stack.env["KEY_PREFIX"], SOCKETIO_CHANNEL=stack.env["SOCKETIO_CHANNEL"],
               JWT_SECRET=stack.env["JWT_SECRET"], SESSION_TIMEOUT=str(SESSION_TIMEOUT),
               HEARTBEAT_INTERVAL=str(HEARTBEAT_INTERVAL))
-    s.start_web()
-    try:
-        s.wait_live()
-    except RuntimeError:
-        s.stop()
-        raise
+    s.start_web_live()
     yield s
     s.stop()
 
