@@ -76,10 +76,10 @@ bench-smoke: $(STAMP)
 	$(PY) -m bench.scale --smoke --out-dir $(or $(BENCH_OUT),bench/results)
 
 # The soak (README "Reliability"): 2,000 concurrent sessions for 30 minutes with
-# random faults (kill -9 of the worker or a web process by default; add
-# redis,mysql to restart the run's private servers). Not in CI: make test runs a
+# random faults: kill -9 of the worker or a web process, SIGKILL and restart of
+# the run's own private Redis and MariaDB. Not in CI: make test runs a
 # 3-minute version (tests/test_soak.py). `python -m bench.soak --help` for the options.
-SOAK_ARGS ?= --sessions 2000 --duration 1800 --faults worker,web
+SOAK_ARGS ?= --sessions 2000 --duration 1800 --faults worker,web,redis,mysql
 soak: $(STAMP)
 	$(PY) -m bench.soak $(SOAK_ARGS)
 

@@ -1,8 +1,9 @@
 """The 3-minute soak (issue 8, scenario 8) in CI: 100 concurrent advisor
 sessions on the real web (two processes), worker and beat for ~110 s while
-the worker and a web process are killed with kill -9 every ~20 s. The
-database must then show no lost or double transition, no stuck session and
-no hole in the event log. `make soak` runs the 30-minute version; memory is
+one fault every ~20 s hits it, drawn from the whole menu: kill -9 of the
+worker or a web process, SIGKILL and restart of the run's own Redis or
+MariaDB. The database must then show no lost or double transition, no stuck
+session and no hole in the event log. `make soak` runs the 30-minute version; memory is
 judged there (a bound on it belongs in that run's verdict, not here)."""
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ import sys
 from tests.stack import ROOT
 
 
-def test_soak_smoke_with_worker_and_web_kills(tmp_path):
+def test_soak_smoke_with_random_faults(tmp_path):
     out = tmp_path / "soak"
     proc = subprocess.run(
-        [sys.executable, "-m", "bench.soak", "--smoke", "--faults", "worker,web",
+        [sys.executable, "-m", "bench.soak", "--smoke", "--faults", "worker,web,redis,mysql",
          "--out-dir", str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=600,
     )
@@ -25,7 +26,7 @@ def test_soak_smoke_with_worker_and_web_kills(tmp_path):
     res = json.loads((out / "soak-smoke.json").read_text())
     assert res["sessions"] > 300, "too little load to mean anything"
     kinds = {f["fault"] for f in res["faults"]}
-    assert {"worker", "web"} & kinds and len(res["faults"]) >= 3, res["faults"]
+    assert kinds <= {"worker", "web", "redis", "mysql"} and len(res["faults"]) >= 3, res["faults"]
     assert res["lost_transitions"] == 0, res["examples"]
     assert res["double_transitions"] == 0, res["examples"]
     assert res["mismatched"] == 0 and res["early_timeouts"] == 0
