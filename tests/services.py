@@ -30,7 +30,31 @@ def _wait(check, timeout: float, what: str) -> None:
     raise RuntimeError(f"{what} did not come up in {timeout} s: {last}")
 
 
-class PrivateRedis:
+class _Server:
+    """A server process of a test's own: `stop()` is a crash (SIGKILL to its
+    process group, no clean shutdown); `restart()` brings it back."""
+
+    proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=30)
+        self.proc = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+
+class PrivateRedis(_Server):
     """A redis-server on a fixed port across restarts. `persist=False` (the
     default) keeps nothing on disk, so a restart loses every key, as a Redis
     without persistence does in production."""
@@ -58,26 +82,12 @@ class PrivateRedis:
                 "--dir", str(self.workdir), "--save", "",
                 "--appendonly", "yes" if self.persist else "no"]
         log = open(self.workdir / "redis.log", "ab")  # noqa: SIM115 - owned by the process
-        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
         _wait(lambda: self.client().ping(), 10, "private redis-server")
 
-    def stop(self) -> None:
-        """Stop it the hard way (SIGKILL): clients see connections drop."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-        self.proc = None
 
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-
-    @property
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-
-class PrivateMariaDB:
+class PrivateMariaDB(_Server):
     """A mariadbd of its own (data directory in `workdir`, root with no
     password over TCP on its own port). `stop()` kills it (SIGKILL, like a
     crash); `start()` brings the same data back (InnoDB crash recovery)."""
@@ -131,21 +141,6 @@ class PrivateMariaDB:
                 cur.execute(f"CREATE DATABASE IF NOT EXISTS {self.database} "
                             "CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
             conn.close()
-
-    def stop(self) -> None:
-        """A crash: SIGKILL, no clean shutdown."""
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=30)
-        self.proc = None
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-
-    @property
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
 
     def close(self) -> None:
         self.stop()
