@@ -10,16 +10,12 @@ from typing import Any
 
 import jwt
 from flask import current_app, g, request
-from werkzeug.security import check_password_hash, generate_password_hash
 
+from core.users import hash_password, verify_password  # noqa: F401 - re-exported
 from domain.errors import Forbidden, Unauthorized
 from domain.states import Role
 
 ALGORITHM = "HS256"
-#: Compared against when the user does not exist, so timing does not tell.
-_DUMMY_HASH = generate_password_hash("not-a-real-password")
-
-
 class TokenExpired(Unauthorized):
     code = "token_expired"
 
@@ -39,14 +35,6 @@ class Principal:
     @property
     def is_gtr(self) -> bool:
         return self.role is Role.GTR
-
-
-def hash_password(password: str) -> str:
-    return generate_password_hash(password)
-
-
-def verify_password(password_hash: str | None, password: str) -> bool:
-    return check_password_hash(password_hash or _DUMMY_HASH, password) and bool(password_hash)
 
 
 def issue_token(user: Any, secret: str, expires: int) -> tuple[str, int]:

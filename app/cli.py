@@ -1,4 +1,4 @@
-"""Flask CLI: `flask --app app init-db`, `seed-demo`, `sweep`."""
+"""Flask CLI: `flask --app app init-db`, `seed-demo`, `sweep`, `users ...`."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import click
 from flask import Flask
 from sqlalchemy import func, inspect, select
 
-from app.auth import hash_password
 from app.factory import components
-from core.clientes import create_user
 from core.models import Cliente, User
+from core.users import UserService, hash_password, insert_user
+from domain.errors import DomainError
 from domain.states import Role
 
 #: The first migration: the schema `Base.metadata.create_all` made before migrations.
@@ -61,7 +61,7 @@ def register(app: Flask) -> None:
             existing = set(tx.execute(select(User.username)).scalars())
             for username, role, nombre in users:
                 if username not in existing:
-                    create_user(tx, username=username, password_hash=hash_password(password),
+                    insert_user(tx, username=username, password_hash=hash_password(password),
                                 role=role, nombre=nombre)
             have_clients = tx.execute(select(func.count(Cliente.id))).scalar_one()
         if have_clients == 0:
@@ -76,6 +76,8 @@ def register(app: Flask) -> None:
             total = tx.execute(select(func.count(Cliente.id))).scalar_one()
         click.echo(f"Clients in the database: {total}")
 
+    app.cli.add_command(users)
+
     @app.cli.command("sweep")
     def sweep() -> None:
         """Run the periodic sweep once (time out overdue, release orphans, resync Redis)."""
@@ -85,3 +87,74 @@ def register(app: Flask) -> None:
 def _user_id(comps, username: str) -> int:
     with comps.db.transaction() as tx:
         return tx.execute(select(User.id).where(User.username == username)).scalar_one()
+
+
+# ------------------------------------------------------------------ users
+
+def _users() -> UserService:
+    comps = components()
+    return UserService(comps.db, release=comps.sessions.release)
+
+
+def _password(from_stdin: bool) -> str:
+    if from_stdin:
+        return click.get_text_stream("stdin").readline().rstrip("\r\n")
+    return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+def _run(fn, *args):
+    """A refused change (taken name, weak password, unknown user) is a clear
+    message and exit status 1, never a traceback."""
+    try:
+        return fn(*args)
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from None
+
+
+@click.group("users")
+def users() -> None:
+    """The people who log in: create, list, set-password, deactivate, activate."""
+
+
+@users.command("create")
+@click.argument("username")
+@click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
+@click.option("--nombre", required=True, help="the name shown on screens")
+@click.option("--password-stdin", is_flag=True, help="read the password from standard input")
+def users_create(username: str, role: str, nombre: str, password_stdin: bool) -> None:
+    """Create a user (a GTR supervisor or an advisor)."""
+    user = _run(_users().create, username, role, nombre, _password(password_stdin))
+    click.echo(f"created {user['role']} {user['username']} (id {user['id']})")
+
+
+@users.command("list")
+def users_list() -> None:
+    """Every user: id, username, role, active, name."""
+    for u in _users().list():
+        state = "active" if u["active"] else "INACTIVE"
+        click.echo(f"{u['id']:>5}  {u['username']:<24} {u['role']:<7} {state:<8} {u['nombre']}")
+
+
+@users.command("set-password")
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True, help="read the password from standard input")
+def users_set_password(username: str, password_stdin: bool) -> None:
+    """Set a user's password."""
+    _run(_users().set_password, username, _password(password_stdin))
+    click.echo(f"password of {username} changed")
+
+
+@users.command("deactivate")
+@click.argument("username")
+def users_deactivate(username: str) -> None:
+    """Refuse the user's logins and tokens; their live sessions go back to GTR."""
+    _run(_users().set_active, username, False)
+    click.echo(f"{username} deactivated")
+
+
+@users.command("activate")
+@click.argument("username")
+def users_activate(username: str) -> None:
+    """Allow a deactivated user to log in again."""
+    _run(_users().set_active, username, True)
+    click.echo(f"{username} activated")

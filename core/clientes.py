@@ -6,7 +6,7 @@ import csv
 import io
 from typing import Any
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from core.db import Database, db_now
@@ -225,9 +225,3 @@ class ClienteService:
         self.publisher.publish([push])
         return view
 
-
-def create_user(tx: Session, *, username: str, password_hash: str, role: Role, nombre: str) -> int:
-    return tx.execute(
-        insert(User).values(username=username, password_hash=password_hash, role=role.value,
-                            nombre=nombre, active=True)
-    ).inserted_primary_key[0]
