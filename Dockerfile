@@ -4,17 +4,30 @@
 #   beat    celery -A tasks.worker beat ...
 #   flower  celery -A tasks.worker flower ...          (port 5555)
 #   migrate flask --app app db upgrade                 (Alembic migrations)
+#   nginx   the `front` stage (docker-compose.yml builds it with target: front):
+#           nginx with the built web UI and deploy/nginx/default.conf inside.
 # All dependencies ship as wheels (PyMySQL is pure Python), so no apt step and
 # no compiler are needed. The web UI is built in a Node stage; only its output
-# (web/dist, served by the web process at /) reaches the image.
-FROM node:20.19.5-bookworm-slim AS webui
+# (web/dist, served by the web process at / and by nginx) reaches the images.
+# The base images are build arguments (docker-compose.yml passes NODE_IMAGE,
+# PYTHON_IMAGE and NGINX_IMAGE, defaulting to these official tags), so a machine
+# without a registry can build on stand-ins (deploy/standins/).
+ARG NODE_IMAGE=node:20.19.5-bookworm-slim
+ARG NGINX_IMAGE=nginx:1.28.0-alpine
+ARG PYTHON_IMAGE=python:3.11.17-slim-bookworm
+
+FROM ${NODE_IMAGE} AS webui
 WORKDIR /web
 COPY web/package.json web/package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY web/ ./
 RUN npm run build
 
-FROM python:3.11.17-slim-bookworm
+FROM ${NGINX_IMAGE} AS front
+COPY deploy/nginx/default.conf /etc/nginx/conf.d/default.conf
+COPY --from=webui /web/dist /usr/share/nginx/html
+
+FROM ${PYTHON_IMAGE}
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

@@ -88,3 +88,15 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache
+
+# The production stack on a real Docker engine (docs/deploy.md, "The smoke"):
+# builds or reuses the images (stand-ins from deploy/standins/ where no registry
+# answers), `up -d --build` with fresh secrets in an env file outside the tree,
+# drives everything through nginx, kills a web replica, `stop`, and always
+# `down -v`. Figures printed and written to COMPOSE_SMOKE_OUT. Needs a running
+# engine (.ci/run starts one) and docker compose v2 or docker-compose v1.
+COMPOSE_SMOKE_OUT ?= /tmp/albru-compose-smoke.json
+COMPOSE_SMOKE_ARGS ?=
+.PHONY: compose-smoke
+compose-smoke: $(STAMP)
+	$(PY) scripts/compose_smoke.py --out $(COMPOSE_SMOKE_OUT) $(COMPOSE_SMOKE_ARGS)

