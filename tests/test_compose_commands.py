@@ -179,3 +179,28 @@ def test_the_containers_commands_start_and_pass_their_health_checks(compose):
 
     codes = compose.stop()
     assert codes["web"] == 0 and codes["worker"] == 0, (codes, compose.log("worker")[-2000:])
+
+
+def test_seed_demo_refuses_production_unless_forced(compose):
+    """Bug 6: the demo users (known password) were created in production without
+    a word. With the containers' environment (APP_ENV=production) seed-demo
+    refuses; --force seeds; `users create` is the operator's way (docs/deploy.md)."""
+    migrated = compose.run("migrate")
+    assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+
+    def flask(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run(local(["flask", "--app", "app", *args]), cwd=ROOT, env=compose.env,
+                              capture_output=True, text=True, timeout=120, input=stdin)
+
+    refused = flask("seed-demo")
+    assert refused.returncode != 0, refused.stdout
+    assert "refused" in refused.stderr and "users create" in refused.stderr, refused.stderr
+    assert "gtr " not in flask("users", "list").stdout, "refused, yet users were created"
+
+    created = flask("users", "create", "ana", "--role", "gtr", "--nombre", "Ana",
+                    "--password-stdin", stdin="a-long-enough-password-1\n")
+    assert created.returncode == 0, created.stdout + created.stderr
+    forced = flask("seed-demo", "--force")
+    assert forced.returncode == 0, forced.stdout + forced.stderr
+    listed = flask("users", "list").stdout
+    assert "ana" in listed and "asesor1" in listed, listed
