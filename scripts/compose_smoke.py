@@ -90,7 +90,13 @@ def clean_env() -> dict[str, str]:
     caller's shell (it would override the env file)."""
     keep = ("PATH", "HOME", "DOCKER_HOST", "DOCKER_CONFIG", "DOCKER_CERT_PATH",
             "DOCKER_TLS_VERIFY", "TMPDIR", "LANG", "LC_ALL")
-    return {k: os.environ[k] for k in keep if k in os.environ}
+    env = {k: os.environ[k] for k in keep if k in os.environ}
+    # docker-compose v1: build with the docker CLI (it walks the build context in
+    # Go; v1's own Python client takes minutes per service here), and with the
+    # classic builder, which needs no buildx plugin.
+    env.setdefault("COMPOSE_DOCKER_CLI_BUILD", os.environ.get("COMPOSE_DOCKER_CLI_BUILD", "1"))
+    env.setdefault("DOCKER_BUILDKIT", os.environ.get("DOCKER_BUILDKIT", "0"))
+    return env
 
 
 def run(cmd: list[str], *, check_rc: bool = True, timeout: float = 600, input: str | None = None,
