@@ -42,6 +42,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 import uuid
 from pathlib import Path
 from typing import Any
@@ -322,9 +323,10 @@ class Watcher:
                                       reconnection_delay_max=0.5, randomization_factor=0)
         self.client.on("*", self._on_any)
         self.client.on("connect", self._on_connect)
-        # The browser's own origin: the page is served by nginx on this port.
-        self.client.connect(base, auth=self._auth, transports=["websocket"], wait_timeout=10,
-                            headers={"Origin": base})
+        # websocket-client sends `Origin: http://127.0.0.1:<port>`, as a browser on
+        # the page nginx serves does (a second Origin header would be joined to the
+        # first and refused): the port must survive nginx's Host header (bug 2).
+        self.client.connect(base, auth=self._auth, transports=["websocket"], wait_timeout=10)
 
     def _auth(self) -> dict:
         with self.lock:
@@ -733,8 +735,10 @@ def main() -> int:
         killed = {n: c for n, c in codes.items() if c == 137}
         check(not killed, f"killed at the end of their grace period: {killed}")
         ok = True
-    except SmokeFailure as exc:
-        log(f"FAILED: {exc}")
+    except Exception as exc:  # noqa: BLE001 - reported, then down -v
+        log(f"FAILED: {type(exc).__name__}: {exc}")
+        if not isinstance(exc, SmokeFailure):
+            traceback.print_exc()
         if stack is not None:
             tail = stack.logs()
             (tmp / "compose.log").write_text(tail)
