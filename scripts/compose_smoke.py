@@ -366,6 +366,10 @@ class Watcher:
         expected = list(range(self.start_seq + 1, (seqs[-1] if seqs else self.start_seq) + 1))
         return sorted(set(expected) - set(seqs))
 
+    def cut(self) -> None:
+        """Drop the TCP connection under the client (it reconnects through nginx)."""
+        self.client.eio.ws.sock.shutdown(socket.SHUT_RDWR)
+
     def wait_connected(self, after_connects: int, timeout: float) -> float:
         end = time.monotonic() + timeout
         while time.monotonic() < end:
@@ -586,6 +590,12 @@ class Smoke:
             "none failed")
         run(["docker", "start", name])
         self.wait_replica_healthy(name)
+        # The socket moved to the other replica; once nginx takes this one back
+        # (fail_timeout 5 s), reconnect it so REST and socket share a replica again.
+        time.sleep(6)
+        connects = self.watcher.connects
+        self.watcher.cut()
+        self.watcher.wait_connected(connects, 30)
         self.live = (cid, sid)
 
     def wait_replica_healthy(self, name: str, timeout: float = 90) -> None:
@@ -654,7 +664,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--compose", choices=("auto", "v2", "v1"), default="auto",
                     help="docker compose (v2) or docker-compose (v1); auto: the first that answers")
-    ap.add_argument("--project", default="albru-smoke", help="compose project name")
+    ap.add_argument("--project", default=f"albru-smoke-{secrets.token_hex(3)}",
+                    help="compose project name (default: a new one, so two runs on one "
+                         "engine do not meet)")
     ap.add_argument("--http-port", type=int, default=0,
                     help="host port for nginx (default: a free one; never 80, on purpose)")
     ap.add_argument("--adminer-port", type=int, default=0)
