@@ -388,6 +388,8 @@ def test_every_service_has_a_stop_grace_period(services):
     assert _seconds(services["web"]["stop_grace_period"]) >= 10
     assert _seconds(services["db"]["stop_grace_period"]) >= 30
     assert services["nginx"].get("stop_signal") == "SIGQUIT"
+    # PHP's built-in server as PID 1 ignores SIGTERM: tini passes it on
+    assert services["adminer"].get("init") is True
 
 
 def test_only_nginx_and_loopback_adminer_are_published(services):
