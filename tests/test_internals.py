@@ -16,6 +16,7 @@ import inspect
 import json
 import logging
 import re
+import threading
 from importlib.metadata import version
 from pathlib import Path
 from types import SimpleNamespace
@@ -125,7 +126,10 @@ def test_socketio_listener_loop_calls_handle_emit_for_other_hosts():
     manager = Probe()
     manager.server = SimpleNamespace(logger=logging.getLogger("test_internals"))
     manager.pubsub = SimpleNamespace(unsubscribe=lambda channel: None)
-    manager._thread()  # returns once the listen generator is exhausted
+    listener = threading.Thread(target=manager._thread, daemon=True)
+    listener.start()
+    listener.join(5)  # the base thread returns once the listen generator is exhausted
+    assert not listener.is_alive(), "python-socketio's _thread no longer stops after _listen"
     assert [m["data"] for m in manager.handled] == [[{"seq": 1}]]
 
 
