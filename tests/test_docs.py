@@ -139,7 +139,9 @@ def config_rows() -> list[list[str]]:
 
 
 def settings_in_code() -> set[str]:
-    names = set()
+    from core.settings import variables
+
+    names = set(variables())  # every variable Settings reads, from its fields
     for path in ROOT.rglob("*.py"):
         if SKIP_DIRS & set(path.relative_to(ROOT).parts):
             continue
