@@ -19,9 +19,9 @@ import redis
 import requests
 import socketio
 
-from app.ratelimit import RateLimited, RateLimiter
-from app.settings import Settings, SettingsError, check_flower_auth
 from core.cache import make_redis
+from core.ratelimit import RateLimited, RateLimiter
+from core.settings import Settings, SettingsError, check_flower_auth
 from tests.conftest import backends
 from tests.stack import Stack
 

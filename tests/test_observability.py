@@ -173,7 +173,7 @@ def test_cluster_counters_histogram_arithmetic(rds):
     """Lateness lands in every bucket at or above it; other pushes only count."""
     import redis as redis_lib
 
-    from app.metrics import ClusterCounters, MeteredPublisher
+    from core.counters import ClusterCounters, MeteredPublisher
     from domain.events import Event, Push
 
     counters = ClusterCounters(redis_lib.Redis.from_url(backends().redis_url),
