@@ -59,7 +59,7 @@ def rearm_live() -> int:
 
 @shared_task(name="albru.sweep", ignore_result=True)
 def sweep() -> dict:
-    """The periodic safety net (see SessionService.sweep), plus keeping the
+    """The periodic safety net (see core.sweep.Sweeper.sweep), plus keeping the
     event log within EVENT_LOG_MAX_LEN / EVENT_LOG_MAX_AGE."""
     comps = services()
     report = comps.sweeper.sweep()
