@@ -24,12 +24,22 @@ def _pool_session(cliente_id_col) -> ColumnElement[bool]:
                                      s.from_pool.is_(True)))
 
 
+def _last_holder(cliente_id_col) -> ColumnElement[int | None]:
+    """The advisor of the client's most recent session."""
+    s = aliased(GestionSession)
+    return (select(s.asesor_id).where(s.cliente_id == cliente_id_col)
+            .order_by(s.started_at.desc(), s.id.desc()).limit(1).scalar_subquery())
+
+
 def facts(tx: Session, cliente: Cliente) -> ClientFacts:
-    pool_session = False
+    pool_session, last_holder = False, None
     if cliente.estado == Estado.EN_GESTION:
         pool_session = bool(tx.execute(select(_pool_session(Cliente.id)).where(
             Cliente.id == cliente.id)).scalar())
-    return ClientFacts(cliente.estado, cliente.asesor_asignado, pool_session)
+    elif cliente.estado == Estado.NO_GESTIONADO and cliente.asesor_asignado is None:
+        last_holder = tx.execute(select(_last_holder(Cliente.id)).where(
+            Cliente.id == cliente.id)).scalar()
+    return ClientFacts(cliente.estado, cliente.asesor_asignado, pool_session, last_holder)
 
 
 def visible_cliente(tx: Session, viewer: Viewer | None, cliente_id: int) -> Cliente:
@@ -49,4 +59,6 @@ def visible_clause(viewer: Viewer | None) -> ColumnElement[bool]:
         Cliente.asesor_asignado == viewer.id,
         and_(Cliente.estado == Estado.DERIVADO.value, Cliente.asesor_asignado.is_(None)),
         and_(Cliente.estado == Estado.EN_GESTION.value, _pool_session(Cliente.id)),
+        and_(Cliente.estado == Estado.NO_GESTIONADO.value, Cliente.asesor_asignado.is_(None),
+             _last_holder(Cliente.id) == viewer.id),
     )

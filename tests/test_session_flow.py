@@ -193,6 +193,5 @@ def test_gtr_force_release(factory, api, listen):
     assert ev["reason"] == "released"
     c = factory.get_cliente(cliente.id)
     assert (c.estado, c.asesor_asignado) == ("no_gestionado", None)
-    # back in the GTR queue: no longer the advisor's to see (domain/visibility.py)
     r = api.post("/api/sessions/heartbeat", a, json={"cliente_id": cliente.id})
-    assert r.status_code == 404 and r.json()["error"] == "not_found"
+    assert r.status_code == 409 and r.json()["error"] == "no_active_session"

