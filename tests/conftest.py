@@ -21,8 +21,8 @@ from app.auth import hash_password, issue_token
 from core.db import Database
 from core.eventlog import create_schema
 from core.models import AuditEntry, Cliente, GestionSession, User
-from tests.backends import Backends, choose
-from tests.stack import Stack
+from harness.backends import Backends, choose
+from harness.stack import Stack
 
 _BACKENDS: Backends | None = None
 

@@ -22,8 +22,8 @@ import socketio
 from app.ratelimit import RateLimited, RateLimiter
 from app.settings import Settings, SettingsError, check_flower_auth
 from core.cache import make_redis
+from harness.stack import Stack
 from tests.conftest import backends
-from tests.stack import Stack
 
 ROOT = Path(__file__).resolve().parent.parent
 ALLOWED = "http://localhost:5174"  # FRONTEND_URL's default: the test stack's only origin

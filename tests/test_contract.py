@@ -26,9 +26,9 @@ import pytest
 from app.auth import hash_password, issue_token
 from core.db import Database
 from core.models import Base, Cliente, User
-from tests.backends import Backends
+from harness.backends import Backends
+from harness.stack import Stack
 from tests.conftest import backends
-from tests.stack import Stack
 
 SCHEMATHESIS = [sys.executable, "-m", "schemathesis.cli"]
 MAX_EXAMPLES = 25

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from harness.stack import Stack
 from tests.conftest import backends, for_cliente
-from tests.stack import Stack
 from tests.test_ops import poll
 
 

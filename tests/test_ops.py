@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import func, select
 
 from core.models import User
-from tests.stack import ROOT
+from harness.stack import ROOT
 
 DEMO_USERS = ["gtr"] + [f"asesor{i}" for i in range(1, 6)]
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 import socketio
 
-from tests.backends import scratch_redis
+from harness.backends import scratch_redis
+from harness.stack import Stack
 from tests.conftest import Api, Factory, backends
-from tests.stack import Stack
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import json
 import subprocess
 import sys
 
-from tests.stack import ROOT
+from harness.stack import ROOT
 
 
 def test_soak_smoke_with_random_faults(tmp_path):

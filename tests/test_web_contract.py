@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.stack import ROOT
 from scripts.web_contract import EVENTS_TS, OPENAPI, events_text, openapi_text
-from tests.stack import ROOT
 
 WEB = ROOT / "web"
 SCHEMA_TS = WEB / "src" / "api" / "schema.gen.ts"

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.stack import ROOT, Stack
 from tests.conftest import backends
-from tests.stack import ROOT, Stack
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 DIST_INDEX = ROOT / "web" / "dist" / "index.html"
