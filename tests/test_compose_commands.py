@@ -30,6 +30,9 @@ from tests.conftest import backends
 from tests.test_deploy_files import COMPOSE, SECRETS_ENV, interpolate_tree, load_yaml
 from tests.test_migrations import schema_diff
 
+pytestmark = pytest.mark.stack  # the compose services' commands as processes
+
+
 ROOT = Path(__file__).resolve().parent.parent
 EXECUTABLES = {"python": [sys.executable], "flask": [sys.executable, "-m", "flask"],
                "celery": [sys.executable, "-m", "celery"]}

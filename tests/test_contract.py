@@ -43,7 +43,7 @@ DOCS_ONLY = {"/api/openapi.json", "/api/docs", "/api/docs/", "/api/docs/init.js"
 # ------------------------------------------------------------- the document
 
 
-def test_every_api_route_is_in_the_document(stack, api):
+def test_every_api_route_is_in_the_document(api):
     """A new endpoint without @operation fails here, not silently undocumented."""
     doc = api.get("/api/openapi.json").json()
     documented = {(path, method.upper()) for path, ops in doc["paths"].items() for method in ops}
@@ -197,6 +197,7 @@ def run_schemathesis(fuzz, who: str) -> dict:
             "cases": int(summary[-1]) if summary else None}
 
 
+@pytest.mark.stack
 @pytest.mark.parametrize("who", ["gtr", "asesor"])
 def test_schemathesis_finds_no_5xx_and_no_schema_violation(fuzz_stack, who):
     result = run_schemathesis(fuzz_stack, who)

@@ -495,6 +495,7 @@ def hadolint(path: Path, tmp_path: Path) -> list[dict[str, Any]]:
     return findings
 
 
+@pytest.mark.stack
 def test_dockerfile_passes_hadolint(tmp_path):
     assert DOCKERFILE.is_file(), f"{DOCKERFILE} is missing"
     findings = hadolint(DOCKERFILE, tmp_path)
@@ -502,6 +503,7 @@ def test_dockerfile_passes_hadolint(tmp_path):
         f"  line {f['line']}: {f['code']} {f['level']}: {f['message']}" for f in findings)
 
 
+@pytest.mark.stack
 def test_hadolint_catches_a_bad_dockerfile(tmp_path):
     bad = tmp_path / "Dockerfile"
     bad.write_text("FROM python\nRUN pip install flask\n")
@@ -587,6 +589,7 @@ def test_nginx_health_check_path_exists(services):
     assert f"location = {path}" in _nginx_blocks(NGINX_CONF.read_text())
 
 
+@pytest.mark.stack
 def test_nginx_accepts_the_config(tmp_path):
     """`nginx -t` on the real file, with the compose host names pointed at
     127.0.0.1 (they only resolve inside compose)."""

@@ -38,6 +38,9 @@ from harness.backends import Backends, scratch_database, scratch_redis
 from harness.stack import Stack
 from tests.conftest import Api, Factory, Listener, backends, for_cliente
 
+pytestmark = pytest.mark.stack  # kills the stack's processes
+
+
 FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 TIMEOUT = 3.0  # SESSION_TIMEOUT of this module's stack
 INTERVAL = 1.0  # WORKER_INTERVAL (s)

@@ -24,6 +24,9 @@ from core.models import Base
 from harness.backends import scratch_database
 from tests.conftest import backends
 
+pytestmark = pytest.mark.stack  # runs the flask CLI as a process
+
+
 ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS = ROOT / "migrations" / "versions"
 

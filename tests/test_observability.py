@@ -16,6 +16,8 @@ from harness.stack import Stack
 from tests.conftest import backends, for_cliente
 from tests.test_ops import poll
 
+pytestmark = pytest.mark.stack  # real processes' logs and metrics
+
 
 def scrape(api) -> dict[tuple[str, tuple], float]:
     """Every sample of /metrics as {(name, sorted labels): value}."""

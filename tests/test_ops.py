@@ -16,6 +16,9 @@ from sqlalchemy import func, select
 from core.models import User
 from harness.stack import ROOT
 
+pytestmark = pytest.mark.stack  # the flask CLI and the real stack
+
+
 DEMO_USERS = ["gtr"] + [f"asesor{i}" for i in range(1, 6)]
 
 

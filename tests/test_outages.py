@@ -37,6 +37,9 @@ from harness.services import PrivateMariaDB, PrivateRedis
 from harness.stack import Stack
 from tests.conftest import Api, Factory, Listener, connect_error_of, for_cliente
 
+pytestmark = pytest.mark.stack  # private Redis and MariaDB, killed and restarted
+
+
 TIMEOUT = 4.0  # SESSION_TIMEOUT of this stack (s)
 INTERVAL = 1.0  # WORKER_INTERVAL of this stack (s)
 REDIS_OUTAGE = 60.0  # scenario 1 (s), as the issue asks

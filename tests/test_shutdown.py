@@ -20,6 +20,8 @@ from harness.backends import scratch_redis
 from harness.stack import Stack
 from tests.conftest import Api, Factory, backends
 
+pytestmark = pytest.mark.stack  # SIGTERM to real processes
+
 
 @pytest.fixture
 def own_backends():

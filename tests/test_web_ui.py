@@ -23,6 +23,9 @@ import pytest
 from harness.stack import ROOT, Stack
 from tests.conftest import backends
 
+pytestmark = pytest.mark.stack  # a browser against a real stack
+
+
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 DIST_INDEX = ROOT / "web" / "dist" / "index.html"
 ARTIFACTS = ROOT / "test-results" / "web-ui"
