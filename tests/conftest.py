@@ -178,6 +178,14 @@ def inproc(db: Database, jwt_secret: str) -> InProcess:
     return InProcess(backends(), JWT_SECRET=jwt_secret)
 
 
+@pytest.fixture(autouse=True)
+def _inproc_owns_celery(request: pytest.FixtureRequest) -> None:
+    """Before each test, the in-process app (once built) sends its own tasks
+    (see InProcess.own_celery)."""
+    if _EXIT["inproc"] and not on_stack(request):
+        request.getfixturevalue("inproc").own_celery()
+
+
 @pytest.fixture
 def server(request: pytest.FixtureRequest) -> Stack | InProcess:
     """The system under test: the spawned stack for a `stack` test, else the

@@ -49,6 +49,19 @@ class InProcess:
         self.socketio = self.app.extensions["socketio"]
         self.server = self.socketio.server
         self._allow_test_clients()
+        self.own_celery()
+
+    def own_celery(self) -> None:
+        """Make this app's Celery app the process' current and default one again.
+        The tasks are `shared_task`s, which resolve to whichever Celery app was
+        built last in the thread (or set default): a test that builds another
+        app (say on a dead Redis) would otherwise send this app's timeout tasks
+        to that app's broker, open this app's Redis breaker and set its broker
+        fallback sweeping. (Reported to the lead: the app should arm through
+        its own Celery app.)"""
+        celery = self.app.extensions["celery"]  # registered by tasks.celery_init_app
+        celery.set_current()
+        celery.set_default()
 
     @property
     def session_timeout(self) -> float:
