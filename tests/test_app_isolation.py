@@ -12,6 +12,11 @@ from app.registry import services
 from core.settings import Settings
 from domain.events import Event, Push
 
+#: It builds two more web apps, which rebind the process' one Socket.IO server
+#: (Flask-SocketIO's SocketIO object): kept out of the in-process tier, whose
+#: socket test clients use that server.
+pytestmark = pytest.mark.stack
+
 
 def _metric(text: str, name: str) -> float:
     for line in text.splitlines():

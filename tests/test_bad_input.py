@@ -48,9 +48,9 @@ def count(factory, model, *where) -> int:
 
 
 @pytest.fixture(scope="module")
-def w(db, stack):
+def w(db, jwt_secret):
     """A GTR and two advisors with tokens, shared by this module's tests."""
-    f = Factory(db, stack.env["JWT_SECRET"])
+    f = Factory(db, jwt_secret)
     gtr, a1, a2 = f.gtr(), f.asesor(), f.asesor()
     return SimpleNamespace(gtr=gtr, a1=a1, a2=a2, g=f.token(gtr), t1=f.token(a1), t2=f.token(a2))
 
@@ -340,8 +340,8 @@ def test_derive_to_unknown_gtr_or_inactive_user_is_422_asesor_id(factory, api, w
 # --------------------------------------------------------------------- auth
 
 
-def test_bad_credentials_on_start_are_401_and_open_nothing(factory, api, w, stack):
-    secret = stack.env["JWT_SECRET"]
+def test_bad_credentials_on_start_are_401_and_open_nothing(factory, api, w):
+    secret = factory.secret
     c = factory.cliente("derivado", w.a1.id)
     expired = issue_token(w.a1, secret, expires=-10)[0]
     forged = issue_token(w.a1, secret + "-not-it", expires=3600)[0]
@@ -364,8 +364,8 @@ def test_bad_credentials_on_start_are_401_and_open_nothing(factory, api, w, stac
         assert_error(api.get(path), 401)
 
 
-def test_token_with_unknown_role_or_bad_subject_is_invalid(factory, api, w, stack):
-    secret = stack.env["JWT_SECRET"]
+def test_token_with_unknown_role_or_bad_subject_is_invalid(factory, api, w):
+    secret = factory.secret
     admin = SimpleNamespace(id=w.a1.id, role="admin", username="x", nombre="x")
     bad_sub = SimpleNamespace(id="abc", role="asesor", username="x", nombre="x")
     for user in (admin, bad_sub):
@@ -373,11 +373,11 @@ def test_token_with_unknown_role_or_bad_subject_is_invalid(factory, api, w, stac
         assert_error(api.get("/api/auth/me", token), 401, "invalid_token")
 
 
-def test_token_of_a_user_that_does_not_exist_is_refused_not_a_500(factory, api, w, stack):
+def test_token_of_a_user_that_does_not_exist_is_refused_not_a_500(factory, api, w):
     """A well-signed token whose user is gone (deleted account) must not crash
     a write: the answer is 401 and the pool client stays untouched."""
     ghost = SimpleNamespace(id=MISSING, role="asesor", username="ghost", nombre="Ghost")
-    token = issue_token(ghost, stack.env["JWT_SECRET"], 3600)[0]
+    token = issue_token(ghost, factory.secret, 3600)[0]
     c = factory.cliente("derivado")  # in the pool: anyone may open it
     with unchanged(factory, c.id):
         assert_error(api.post("/api/sessions/start", token, json={"cliente_id": c.id}), 401)

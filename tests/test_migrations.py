@@ -21,8 +21,11 @@ from sqlalchemy import create_engine, inspect, text
 
 from app.cli import BASELINE_TABLES
 from core.models import Base
-from tests.backends import scratch_database
+from harness.backends import scratch_database
 from tests.conftest import backends
+
+pytestmark = pytest.mark.stack  # runs the flask CLI as a process
+
 
 ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS = ROOT / "migrations" / "versions"
