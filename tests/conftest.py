@@ -14,8 +14,6 @@ import logging
 import os
 import subprocess
 import sys
-import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -33,7 +31,7 @@ from core.eventlog import create_schema
 from core.models import AuditEntry, Cliente, GestionSession, User
 from harness.backends import Backends, choose, redis_server_binary
 from harness.stack import Stack
-from tests.inprocess import InProcess, InProcessApi, InProcessListener
+from tests.inprocess import EventRecorder, InProcess, InProcessApi, InProcessListener
 
 _BACKENDS: Backends | None = None
 
@@ -290,42 +288,18 @@ def api(server: Stack | InProcess) -> Api | InProcessApi:
     return Api(server.base_url)
 
 
-class Listener:
+class Listener(EventRecorder):
     """A real python-socketio client that records every event it receives."""
 
     def __init__(self, url: str, token: str | None, **connect_kw: Any) -> None:
-        self.events: list[tuple[str, Any, float]] = []
-        self._cond = threading.Condition()
+        super().__init__()
         self.client = socketio.Client(reconnection=False)
         self.client.on("*", self._on_any)
         self.client.connect(url, auth={"token": token} if token else None,
                             transports=["websocket"], wait_timeout=10, **connect_kw)
 
     def _on_any(self, event: str, data: Any = None) -> None:
-        with self._cond:
-            self.events.append((event, data, time.time()))
-            self._cond.notify_all()
-
-    def wait_for(self, event: str, pred: Callable[[Any], bool] = lambda d: True,
-                 timeout: float = 10) -> tuple[Any, float]:
-        end = time.time() + timeout
-        with self._cond:
-            while True:
-                for name, data, at in self.events:
-                    if name == event and pred(data):
-                        return data, at
-                left = end - time.time()
-                if left <= 0:
-                    raise AssertionError(f"no {event} within {timeout}s; got {self.names()}")
-                self._cond.wait(left)
-
-    def received(self, event: str, pred: Callable[[Any], bool] = lambda d: True) -> list[Any]:
-        with self._cond:
-            return [d for n, d, _ in self.events if n == event and pred(d)]
-
-    def names(self) -> list[str]:
-        with self._cond:
-            return [n for n, _, _ in self.events]
+        self._record(event, data)
 
     def close(self) -> None:
         if self.client.connected:

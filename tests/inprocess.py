@@ -194,26 +194,17 @@ class _SocketFacade:
             self.tc.disconnect()
 
 
-class InProcessListener:
-    """conftest.Listener's interface over a Flask-SocketIO test client: pushes
-    come through Redis and the app's ordering manager to this client's rooms."""
+class EventRecorder:
+    """What every test listener offers: the events received, in order, and
+    waiting for one (conftest.Listener over the network, InProcessListener here)."""
 
-    def __init__(self, inproc: InProcess, token: str | None) -> None:
+    def __init__(self) -> None:
         self.events: list[tuple[str, Any, float]] = []
         self._cond = threading.Condition()
-        tc = inproc.socket_client({"token": token} if token else None)
-        if not tc.is_connected():
-            raise socketio.exceptions.ConnectionError("the server refused the connection")
-        early, tc.queue = tc.queue, _Recorder(self._on_packet)
-        for item in early:
-            self._on_packet(item)
-        self.client = _SocketFacade(tc)
 
-    def _on_packet(self, item: dict) -> None:
-        args = item.get("args") or []
-        data = args[0] if len(args) == 1 else (args or None)
+    def _record(self, event: str, data: Any) -> None:
         with self._cond:
-            self.events.append((item["name"], data, time.time()))
+            self.events.append((event, data, time.time()))
             self._cond.notify_all()
 
     def wait_for(self, event: str, pred: Callable[[Any], bool] = lambda d: True,
@@ -236,6 +227,25 @@ class InProcessListener:
     def names(self) -> list[str]:
         with self._cond:
             return [n for n, _, _ in self.events]
+
+
+class InProcessListener(EventRecorder):
+    """conftest.Listener's interface over a Flask-SocketIO test client: pushes
+    come through Redis and the app's ordering manager to this client's rooms."""
+
+    def __init__(self, inproc: InProcess, token: str | None) -> None:
+        super().__init__()
+        tc = inproc.socket_client({"token": token} if token else None)
+        if not tc.is_connected():
+            raise socketio.exceptions.ConnectionError("the server refused the connection")
+        early, tc.queue = tc.queue, _Recorder(self._on_packet)
+        for item in early:
+            self._on_packet(item)
+        self.client = _SocketFacade(tc)
+
+    def _on_packet(self, item: dict) -> None:
+        args = item.get("args") or []
+        self._record(item["name"], args[0] if len(args) == 1 else (args or None))
 
     def close(self) -> None:
         self.client.disconnect()
