@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: install run test lint clean bench bench-smoke soak web web-test web-contract
+.PHONY: install run test test-fast lint clean bench bench-smoke soak web web-test web-contract
 
 install: $(STAMP)
 
@@ -57,9 +57,18 @@ web-contract: $(STAMP) web
 # support; tests/test_realtime.py and the web SIGTERM test run under both by themselves).
 EVENTLET_TESTS ?= tests/test_session_flow.py tests/test_auth_and_sockets.py
 
-test: $(STAMP) web-test
-	$(PY) -m pytest $(PYTEST_ARGS)
-	TEST_ASYNC_MODE=eventlet $(PY) -m pytest -q $(EVENTLET_TESTS)
+# Two tiers (pytest.ini, tests/conftest.py): the fast one builds the app in the
+# test process (< 1 minute, no process spawned); `stack` tests need the real
+# web + worker + beat, or processes of their own. `make test` runs the fast
+# tier first, so a broken rule fails in seconds.
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not stack" $(PYTEST_ARGS)
+
+test: $(STAMP) web
+	@$(MAKE) --no-print-directory test-fast
+	$(PY) -m pytest -m stack $(PYTEST_ARGS)
+	TEST_ASYNC_MODE=eventlet $(PY) -m pytest -q -m stack $(EVENTLET_TESTS)
+	@$(MAKE) --no-print-directory web-test
 
 # The engine at call-center scale (README "Performance"): the real system driven
 # by real clients; writes bench/results/scale.{json,png,md}. The default is the

@@ -1,12 +1,12 @@
-"""Celery settings (lowercase, as Celery wants them), from the same Settings
-the web process uses. `tasks.celery_init_app` applies `from_settings`; the
-module-level names serve `celery --config celery_config` and Flower."""
+"""Celery settings (lowercase, as Celery wants them), derived from the one
+Settings object of the process (`app.queue.celery_init_app` applies them):
+never a second read of the environment."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from app.settings import Settings
+from core.settings import Settings
 
 
 def from_settings(s: Settings) -> dict[str, Any]:
@@ -56,5 +56,3 @@ def from_settings(s: Settings) -> dict[str, Any]:
         "beat_schedule": schedule,
     }
 
-
-globals().update(from_settings(Settings.from_env()))

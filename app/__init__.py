@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # pragma: no cover
     from flask import Flask
 
-    from app.settings import Settings
+    from core.settings import Settings
 
 
 def create_app(settings: Settings | None = None, *, role: str = "cli") -> Flask:

@@ -9,11 +9,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import jwt
-from flask import current_app, g, request
+from flask import g, request
 
+from app.registry import services
+from core.models import User
 from core.users import hash_password, verify_password  # noqa: F401 - re-exported
 from domain.errors import Forbidden, Unauthorized
 from domain.states import Role
+from domain.visibility import Viewer
 
 ALGORITHM = "HS256"
 class TokenExpired(Unauthorized):
@@ -35,6 +38,11 @@ class Principal:
     @property
     def is_gtr(self) -> bool:
         return self.role is Role.GTR
+
+    @property
+    def viewer(self) -> Viewer:
+        """Who is looking, for the visibility rule (domain/visibility.py)."""
+        return Viewer(self.id, self.is_gtr)
 
 
 def issue_token(user: Any, secret: str, expires: int) -> tuple[str, int]:
@@ -70,17 +78,23 @@ def decode_token(token: str | None, secret: str) -> Principal:
         raise InvalidToken("the token is not valid") from None
 
 
-def authenticate(token: str | None, secret: str) -> Principal:
+def ensure_fresh(principal: Principal) -> None:
     """A valid signature is not enough: the user must still exist, be active
-    and have the role the token claims (a deactivated advisor is out at once)."""
-    from app.factory import components
-    from core.models import User
-
-    principal = decode_token(token, secret)
-    with components().db.transaction() as tx:
+    and have the role the token claims (a deactivated advisor is out at once).
+    Checked once per request or socket event, whichever edge it came by."""
+    if g.get("fresh_principal") is principal:
+        return
+    with services().db.transaction() as tx:
         user = tx.get(User, principal.id)
         if user is None or not user.active or user.role != principal.role.value:
             raise InvalidToken("the token's user is unknown, inactive or has another role")
+    g.fresh_principal = principal
+
+
+def authenticate(token: str | None, secret: str) -> Principal:
+    """The token's principal, checked against the database (see ensure_fresh)."""
+    principal = decode_token(token, secret)
+    ensure_fresh(principal)
     return principal
 
 
@@ -102,8 +116,7 @@ def require(role: Role | None = None) -> Callable:
     def decorator(view: Callable) -> Callable:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any):
-            settings = current_app.config["ALBRU_SETTINGS"]
-            principal = authenticate(bearer_token(), settings.jwt_secret)
+            principal = authenticate(bearer_token(), services().settings.jwt_secret)
             if role is not None and principal.role is not role:
                 raise Forbidden(f"this needs the {role.value} role")
             g.principal = principal

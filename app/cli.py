@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import click
 from flask import Flask
+from flask.cli import AppGroup
 from sqlalchemy import func, inspect, select
 
-from app.factory import components
+from app.registry import services
 from core.models import Cliente, User
 from core.users import UserService, hash_password, insert_user
 from domain.errors import DomainError
@@ -39,7 +40,7 @@ def register(app: Flask) -> None:
         which is exactly that schema, so it upgrades instead of failing."""
         from flask_migrate import stamp, upgrade
 
-        db = components().db
+        db = services().db
         tables = set(inspect(db.engine).get_table_names())
         if "alembic_version" not in tables and tables >= BASELINE_TABLES:
             click.echo(f"existing schema without migration history: marked as {BASELINE}")
@@ -53,7 +54,7 @@ def register(app: Flask) -> None:
     def seed_demo(force: bool) -> None:
         """Demo users (gtr, asesor1..asesor5) and twenty clients; safe to repeat.
         Refused under APP_ENV=production unless --force."""
-        comps = components()
+        comps = services()
         if comps.settings.production and not force:
             raise click.ClickException(
                 "refused: APP_ENV=production, and the demo users would log in with a known "
@@ -89,7 +90,7 @@ def register(app: Flask) -> None:
     @app.cli.command("sweep")
     def sweep() -> None:
         """Run the periodic sweep once (time out overdue, release orphans, resync Redis)."""
-        click.echo(components().sessions.sweep())
+        click.echo(services().sweeper.sweep())
 
 
 def _user_id(comps, username: str) -> int:
@@ -100,8 +101,7 @@ def _user_id(comps, username: str) -> int:
 # ------------------------------------------------------------------ users
 
 def _users() -> UserService:
-    comps = components()
-    return UserService(comps.db, release=comps.sessions.release)
+    return services().users
 
 
 def _password(from_stdin: bool) -> str:
@@ -119,7 +119,7 @@ def _run(fn, *args):
         raise click.ClickException(exc.message) from None
 
 
-@click.group("users")
+@click.group("users", cls=AppGroup)
 def users() -> None:
     """The people who log in: create, list, set-password, deactivate, activate."""
 

@@ -25,6 +25,11 @@ HTTP_CODES = {
 }
 
 
+def error_body(exc: DomainError) -> tuple[dict, int]:
+    """The one error shape, for REST answers and socket acknowledgements alike."""
+    return {"error": exc.code, "message": exc.message, **exc.details}, exc.status
+
+
 def error_response(status: int, code: str, message: str, **details):
     body = {"error": code, "message": message}
     body.update(details)
@@ -34,7 +39,8 @@ def error_response(status: int, code: str, message: str, **details):
 def register(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def _domain(exc: DomainError):
-        body, status = error_response(exc.status, exc.code, exc.message, **exc.details)
+        data, status = error_body(exc)
+        body = jsonify(data)
         body.headers.update(getattr(exc, "headers", None) or {})
         return body, status
 

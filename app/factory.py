@@ -1,17 +1,25 @@
-"""`create_app` proper: settings, components, Celery, blueprints, Socket.IO."""
+"""`create_app` proper: settings, services, Celery, blueprints, Socket.IO.
+
+The only module that imports every edge; none of them imports it back (they
+reach the services through app.registry)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import Flask, current_app
+from flask import Flask
 from sqlalchemy import Engine, MetaData
 
-from app.components import Components
+from app import cli, contract, errors, http_policy, queue
+from app.api import register_blueprints
 from app.logs import configure_logging
-from app.settings import ROOT, Settings
+from app.registry import EXTENSION
+from core.services import Services
+from core.settings import ROOT, Settings
 
 MIGRATIONS_DIR = ROOT / "migrations"
+#: A CSV import of ~10k clients fits; bigger bodies get 413.
+MAX_BODY = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -27,31 +35,18 @@ def build_app(settings: Settings | None = None, *, role: str = "cli") -> Flask:
     settings = settings or Settings.from_env()
     configure_logging(settings)
     app = Flask("albru")
-    app.config.update(
-        MAX_CONTENT_LENGTH=4 * 1024 * 1024,  # a CSV import of ~10k clients fits
-        ALBRU_SETTINGS=settings,
-    )
-
+    app.config.update(MAX_CONTENT_LENGTH=MAX_BODY)
     app.json.sort_keys = False  # keep the documented field order
 
-    from tasks import celery_init_app
-    from tasks.sessions import arm_timeout
-
-    celery_init_app(app, settings)
-    app.extensions["albru"] = Components.build(settings, arm_timeout=arm_timeout)
-
-    from app import cli, contract, errors, http_policy
-    from app.api import IdConverter, register_blueprints
-
-    app.url_map.converters["id"] = IdConverter
+    celery_app = queue.celery_init_app(app, settings)
+    svc = app.extensions[EXTENSION] = Services.build(settings, queue.timeout_arming(celery_app))
 
     errors.register(app)
     if role == "web":
-        from app.logs import init_request_logging
-        from app.metrics import init_http_metrics
+        from app import logs, metrics, sockets
 
-        init_request_logging(app)
-        init_http_metrics(app)
+        logs.init_request_logging(app)
+        metrics.init_http_metrics(app, svc, lambda: sockets.hub(app).connection_count())
     http_policy.register(app, settings)
     if settings.proxy_hops:
         # Behind nginx the TCP peer is the proxy: rate limits and logs need the
@@ -60,7 +55,7 @@ def build_app(settings: Settings | None = None, *, role: str = "cli") -> Flask:
 
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops,
                                 x_proto=settings.proxy_hops, x_host=settings.proxy_hops)
-    register_blueprints(app)
+    register_blueprints(app, settings)
     contract.register(app)
     cli.register(app)
 
@@ -69,27 +64,16 @@ def build_app(settings: Settings | None = None, *, role: str = "cli") -> Flask:
 
         from core.models import Base
 
-        target = SchemaTarget(app.extensions["albru"].db.engine, Base.metadata)
-        Migrate(app, target, directory=str(MIGRATIONS_DIR), compare_type=True,
-                render_as_batch=True)
+        Migrate(app, SchemaTarget(svc.db.engine, Base.metadata),
+                directory=str(MIGRATIONS_DIR), compare_type=True, render_as_batch=True)
 
     if role == "web":
-        from app.sockets import init_socketio
+        from app import fallback, webui
 
-        init_socketio(app, settings)
-        from app import webui
-
+        hub = sockets.init_socketio(app, settings, svc)
+        counter = metrics.app_metrics(app).socket_events
+        logs.instrument_socketio(sockets.socketio, hub.principal_of,
+                                 lambda name: counter.labels(name).inc())
         webui.register(app)
-        from app.logs import instrument_socketio
-        from app.sockets import NODE_ID, socketio
-
-        instrument_socketio(socketio)
-        from app.fallback import start_fallback
-
-        start_fallback(app, socketio, NODE_ID)
+        fallback.start_fallback(app, sockets.socketio, sockets.NODE_ID)
     return app
-
-
-def components() -> Components:
-    """The current app's components (inside a request, a CLI command or a task)."""
-    return current_app.extensions["albru"]

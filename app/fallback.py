@@ -9,24 +9,24 @@ import logging
 
 from flask import Flask
 
+from app.registry import services
 from core.fallback import FALLBACK_LEASE, BrokerFallback, Lease
 
 log = logging.getLogger(__name__)
 
-_fallback: BrokerFallback | None = None
+EXTENSION = "albru.fallback"
 
 
 def start_fallback(app: Flask, sio, node_id: str) -> BrokerFallback:
-    """Start the loop once per process; returns it (for /api/ws-stats-like reads)."""
-    global _fallback
-    if _fallback is not None:
-        return _fallback
-    comps = app.extensions["albru"]
+    """Start the app's loop once; returns it."""
+    if EXTENSION in app.extensions:
+        return app.extensions[EXTENSION]
+    comps = services(app)
     tick = comps.settings.fallback_tick
     # A holder that dies is replaced after its lease runs out (3 ticks, >= 2 s).
     lease = Lease(comps.db, FALLBACK_LEASE, node_id, ttl=max(3 * tick, 2.0))
-    _fallback = BrokerFallback(comps.sessions, lease, comps.redis.ping, comps.arms)
-    fallback = _fallback
+    fallback = app.extensions[EXTENSION] = BrokerFallback(comps.sweeper, lease, comps.redis.ping,
+                                                          comps.arms)
 
     def loop() -> None:
         while True:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from flask import Flask, Response, g, request
 
-from app.settings import Settings
+from core.settings import Settings
 
 ALLOWED_METHODS = "GET, POST, OPTIONS"
 ALLOWED_HEADERS = "Authorization, Content-Type"

@@ -16,12 +16,13 @@ import re
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Flask, Response, g, has_request_context, request
+from flask import Flask, Response, current_app, g, has_request_context, request
 
-from app.settings import Settings
+from core.settings import Settings
 
 REQUEST_ID_HEADER = "X-Request-ID"
 #: A caller's request id is kept when it looks like one; anything else is replaced,
@@ -37,12 +38,11 @@ _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message
 access_log = logging.getLogger("albru.access")
 
 
-def _socket_principals() -> dict[str, Any]:
-    """The users of this process' sockets (sid -> Principal) kept by app.sockets;
-    empty, rather than an error, if that module ever keeps them otherwise."""
-    import app.sockets
-
-    return getattr(app.sockets, "_principals", None) or {}
+def _socket_principal(sid: str) -> Any:
+    """The user of one of this process' sockets, from the app's Socket.IO hub
+    (app.sockets registers it); None outside a web process."""
+    state = current_app.extensions.get("albru.sockets")
+    return state.principal_of(sid) if state is not None else None
 
 
 def _request_fields() -> dict[str, Any]:
@@ -57,7 +57,7 @@ def _request_fields() -> dict[str, Any]:
     if sid is not None:
         out["sid"] = sid
         if principal is None:
-            principal = _socket_principals().get(sid)
+            principal = _socket_principal(sid)
         event = getattr(request, "event", None)
         args = (event or {}).get("args") or ()
         if args and isinstance(args[0], dict) and "cliente_id" not in out:
@@ -137,7 +137,7 @@ def configure_logging(settings: Settings) -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(settings.log_level)
-    for noisy in ("engineio.server", "socketio.server"):
+    for noisy in ("engineio.server", "socketio.server", "alembic.runtime.plugins"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 
@@ -183,28 +183,28 @@ def init_request_logging(app: Flask) -> None:
 socket_log = logging.getLogger("albru.socket")
 
 
-def instrument_socketio(sio: Any) -> None:
+def instrument_socketio(sio: Any, principal_of: Callable[[str], Any],
+                        count: Callable[[str], None]) -> None:
     """One log line and one counter per Socket.IO event, with the same fields
     as an HTTP request (user, client id, sid). Wraps Flask-SocketIO's single
-    dispatch point, so app/sockets.py needs no change."""
-    from app.metrics import SOCKET_EVENTS
-
+    dispatch point (a private method: docs/internals.md), so app/sockets.py
+    needs no change."""
     original = sio._handle_event
     if getattr(original, "_albru", False):
-        return
+        original = original.__wrapped__
 
     def handle_event(handler: Any, message: str, namespace: str, sid: str, *args: Any) -> Any:
         started = time.perf_counter()
         outcome = "error"
-        principal = _socket_principals().get(sid)  # before a disconnect handler forgets it
+        principal = principal_of(sid)  # before a disconnect handler forgets it
         try:
             result = original(handler, message, namespace, sid, *args)
             outcome = "ok"
             return result
         finally:
-            SOCKET_EVENTS.labels(message).inc()
+            count(message)
             fields: dict[str, Any] = {"sid": sid}
-            principal = principal or _socket_principals().get(sid)
+            principal = principal or principal_of(sid)
             if principal is not None:
                 fields.update(user_id=principal.id, user=principal.username)
             if args and isinstance(args[0], dict) and isinstance(args[0].get("cliente_id"), int):
@@ -214,4 +214,5 @@ def instrument_socketio(sio: Any) -> None:
                                    "duration_ms": round((time.perf_counter() - started) * 1000, 2)})
 
     handle_event._albru = True  # type: ignore[attr-defined]
+    handle_event.__wrapped__ = original  # type: ignore[attr-defined]
     sio._handle_event = handle_event

@@ -21,115 +21,77 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import redis
-from flask import Flask, Response, g, request
+from flask import Flask, Response, current_app, g, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
-    REGISTRY,
     CollectorRegistry,
     Counter,
     Histogram,
     generate_latest,
 )
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
-from core.breaker import CircuitOpen
+from core.counters import LATENESS_BUCKETS, ClusterCounters, MeteredPublisher  # noqa: F401
 from core.models import GestionSession
-from domain.events import Event, Push
+from core.services import Services
+from domain.events import Event
 from domain.states import SessionStatus
 
 log = logging.getLogger(__name__)
 
-HTTP_REQUESTS = Counter(
-    "albru_http_requests_total", "HTTP requests by route (URL rule) and status",
-    ["method", "route", "status"])
-HTTP_LATENCY = Histogram(
-    "albru_http_request_duration_seconds", "HTTP request latency by route (URL rule)",
-    ["method", "route"],
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0))
-SOCKET_EVENTS = Counter(
-    "albru_socket_events_total", "Socket.IO events handled by this process (connect, "
-    "disconnect, heartbeat, ...)", ["event"])
-#: Upper bounds (seconds) of the timeout lateness histogram kept in Redis.
-LATENESS_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0)
 UNMATCHED_ROUTE = "<unmatched>"
+EXTENSION = "albru.metrics"
 
 
-class ClusterCounters:
-    """Counters shared by every process, kept in one Redis hash. A failed
-    increment is logged and dropped: metrics must never break a transition."""
+@dataclass
+class AppMetrics:
+    """One app's metrics: its own registry, so two apps in one process (tests,
+    tools) never report each other's figures."""
 
-    def __init__(self, client: redis.Redis, prefix: str) -> None:
-        self.redis = client
-        self.key = f"{prefix}:metrics"
+    registry: CollectorRegistry
+    http_requests: Counter
+    http_latency: Histogram
+    socket_events: Counter
 
-    def record_pushes(self, pushes: Iterable[Push]) -> None:
-        pipe = self.redis.pipeline(transaction=False)
-        n = 0
-        for push in pushes:
-            n += 1
-            pipe.hincrby(self.key, f"pushed:{push.event.value}", 1)
-            payload = push.payload if isinstance(push.payload, dict) else {}
-            if push.event is Event.CLIENT_RETURNED_TO_GTR and payload.get("reason") == "timeout":
-                pipe.hincrby(self.key, "timeouts", 1)
-                deadline, fired = payload.get("deadline"), payload.get("ts")
-                if isinstance(deadline, int | float) and isinstance(fired, int | float):
-                    lateness = max(0.0, float(fired) - float(deadline))
-                    pipe.hincrbyfloat(self.key, "lateness:sum", lateness)
-                    pipe.hincrby(self.key, "lateness:count", 1)
-                    for bound in LATENESS_BUCKETS:
-                        if lateness <= bound:
-                            pipe.hincrby(self.key, f"lateness:le:{bound}", 1)
-        if not n:
-            return
-        try:
-            pipe.execute()
-        except CircuitOpen:
-            log.debug("metrics not recorded: Redis down")  # the breaker said so once
-        except redis.RedisError as exc:
-            log.warning("metrics not recorded: %s", exc)
-
-    def read(self) -> dict[str, float]:
-        raw = self.redis.hgetall(self.key)
-        return {(k.decode() if isinstance(k, bytes) else k): float(v) for k, v in raw.items()}
+    @classmethod
+    def build(cls, services: Services, connections: Callable[[], int]) -> AppMetrics:
+        registry = CollectorRegistry()
+        registry.register(ClusterCollector(services, connections))
+        return cls(
+            registry=registry,
+            http_requests=Counter(
+                "albru_http_requests_total", "HTTP requests by route (URL rule) and status",
+                ["method", "route", "status"], registry=registry),
+            http_latency=Histogram(
+                "albru_http_request_duration_seconds", "HTTP request latency by route (URL rule)",
+                ["method", "route"], registry=registry,
+                buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)),
+            socket_events=Counter(
+                "albru_socket_events_total", "Socket.IO events handled by this process "
+                "(connect, disconnect, heartbeat, ...)", ["event"], registry=registry),
+        )
 
 
-class MeteredPublisher:
-    """The publisher every process uses, counting what it pushes (a timeout is
-    a CLIENT_RETURNED_TO_GTR push with reason "timeout"; its envelope carries
-    the deadline and the instant it fired, hence the lateness)."""
-
-    def __init__(self, inner: Any, counters: ClusterCounters) -> None:
-        self.inner = inner
-        self.counters = counters
-
-    def publish(self, pushes: Iterable[Push]) -> None:
-        pushes = list(pushes)
-        self.inner.publish(pushes)
-        self.counters.record_pushes(pushes)
-
-    def __getattr__(self, name: str) -> Any:
-        """Anything else the publisher offers is the publisher's own."""
-        return getattr(self.inner, name)
+def app_metrics(app: Flask | None = None) -> AppMetrics | None:
+    return (app or current_app).extensions.get(EXTENSION)
 
 
 class ClusterCollector(Collector):
     """Reads the cluster-wide numbers at scrape time (Redis and the database)."""
 
-    def __init__(self, app: Flask) -> None:
-        self.app = app
+    def __init__(self, services: Services, connections: Callable[[], int]) -> None:
+        self.services = services
+        self.connections = connections
 
     def collect(self) -> Iterator[Any]:
-        comps = self.app.extensions["albru"]
+        comps = self.services
         try:
             values = comps.metrics.read()
         except redis.RedisError as exc:
@@ -165,24 +127,16 @@ class ClusterCollector(Collector):
         conns = GaugeMetricFamily("albru_socket_connections", "Socket.IO connections open "
                                   "on this web process")
         try:
-            from app.sockets import local_stats
-
-            conns.add_metric([], float(local_stats()["connections"]))
+            conns.add_metric([], float(self.connections()))
         except Exception:  # noqa: BLE001 - no Socket.IO server in this process
             conns.add_metric([], 0.0)
         yield conns
 
 
-_collector_registered = False
-
-
-def init_http_metrics(app: Flask, registry: CollectorRegistry = REGISTRY) -> None:
+def init_http_metrics(app: Flask, services: Services, connections: Callable[[], int]) -> None:
     """Time every request by URL rule (never the raw path: /api/clientes/7 and
     /api/clientes/8 are one series) and serve /metrics."""
-    global _collector_registered
-    if not _collector_registered:
-        registry.register(ClusterCollector(app))
-        _collector_registered = True
+    metrics = app.extensions[EXTENSION] = AppMetrics.build(services, connections)
 
     @app.before_request
     def _start_timer() -> None:
@@ -192,11 +146,12 @@ def init_http_metrics(app: Flask, registry: CollectorRegistry = REGISTRY) -> Non
     def _observe(response: Response) -> Response:
         started = g.get("request_started")
         route = request.url_rule.rule if request.url_rule else UNMATCHED_ROUTE
-        HTTP_REQUESTS.labels(request.method, route, str(response.status_code)).inc()
+        metrics.http_requests.labels(request.method, route, str(response.status_code)).inc()
         if started is not None:
-            HTTP_LATENCY.labels(request.method, route).observe(time.perf_counter() - started)
+            metrics.http_latency.labels(request.method, route).observe(
+                time.perf_counter() - started)
         return response
 
     @app.get("/metrics")
-    def metrics() -> Response:
-        return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+    def serve_metrics() -> Response:
+        return Response(generate_latest(metrics.registry), mimetype=CONTENT_TYPE_LATEST)

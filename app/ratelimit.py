@@ -1,90 +1,23 @@
-"""Rate limits with counters shared by every web process (fixed windows in
-Redis, one atomic Lua call per hit). Limits come from settings
-(RATE_LIMIT_LOGIN, RATE_LIMIT_HEARTBEAT, RATE_LIMIT_START).
-
-If Redis does not answer, the request goes through (logged): a limiter that
-refuses service when its counter store is down would turn a Redis blip into
-an outage of logins and heartbeats, which is worse than a short unlimited
-window."""
+"""The HTTP side of rate limiting: the client's address and applying a
+configured limit to the current request (counting lives in core.ratelimit)."""
 
 from __future__ import annotations
 
-import logging
-import math
-import time
-
-import redis
 from flask import g, request
 
-from domain.errors import DomainError
-
-log = logging.getLogger(__name__)
-
-#: INCR the window's counter, start its expiry on the first hit (or if it was
-#: lost), and return the count and the milliseconds left in the window.
-HIT = """
-local n = redis.call('INCR', KEYS[1])
-local ttl = redis.call('PTTL', KEYS[1])
-if n == 1 or ttl < 0 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[1])
-  ttl = tonumber(ARGV[1])
-end
-return {n, ttl}
-"""
-
-
-class RateLimited(DomainError):
-    status = 429
-    code = "rate_limited"
-
-    def __init__(self, message: str, retry_after: int, **details) -> None:
-        super().__init__(message, retry_after=retry_after, **details)
-        self.headers = {"Retry-After": str(retry_after)}
-
-
-class RateLimiter:
-    def __init__(self, client: redis.Redis, prefix: str) -> None:
-        self.redis = client
-        self.prefix = prefix
-        self._script = client.register_script(HIT)
-        self._down_since: float | None = None
-
-    def hit(self, name: str, ident: str, limit: tuple[int, int] | None) -> tuple[int, int]:
-        """Count one request of `ident` against `name`; raise RateLimited past the
-        limit. Returns (remaining, seconds left in the window); (-1, 0) when not
-        counted (no limit, or Redis down)."""
-        if limit is None:
-            return -1, 0
-        count, window = limit
-        key = f"{self.prefix}:rl:{name}:{ident}"
-        try:
-            n, ttl_ms = self._script(keys=[key], args=[window * 1000])
-        except redis.RedisError as exc:
-            now = time.monotonic()
-            if self._down_since is None or now - self._down_since > 60:
-                log.warning("rate limit %s not enforced, Redis error: %s", name, exc)
-                self._down_since = now
-            return -1, 0
-        self._down_since = None
-        retry_after = max(1, math.ceil(int(ttl_ms) / 1000))
-        if int(n) > count:
-            raise RateLimited(f"too many {name} requests; retry in {retry_after} s",
-                              retry_after=retry_after, limit=f"{count}/{window}s")
-        return count - int(n), retry_after
+from app.registry import services
 
 
 def client_ip() -> str:
-    """The peer address. Behind a reverse proxy, configure it to set
-    REMOTE_ADDR (or add ProxyFix) so this is the browser's address."""
+    """The peer address; behind trusted proxies (PROXY_HOPS) ProxyFix has
+    already put the browser's address here."""
     return request.remote_addr or "unknown"
 
 
 def enforce(name: str, ident: str) -> None:
     """Apply the configured limit `name` to `ident` in the current request."""
-    from app.factory import components
-
-    comps = components()
-    limit = comps.settings.rate_limit(name)
-    remaining, _ = comps.limiter.hit(name, ident, limit)
+    svc = services()
+    limit = svc.settings.rate_limit(name)
+    remaining, _ = svc.limiter.hit(name, ident, limit)
     if limit is not None and remaining >= 0:
         g.rate_limit = (limit[0], remaining)  # X-RateLimit-* headers (app.http_policy)

@@ -11,6 +11,7 @@ from flask import request
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
 from pydantic.json_schema import SkipJsonSchema
 
+from domain.clientes import EMAIL_PATTERN, LIMITS, PHONE_PATTERN
 from domain.errors import DomainError, ValidationFailed
 from domain.states import Estado, Resultado, Role, SessionStatus
 
@@ -52,17 +53,29 @@ class DeriveIn(Body):
     asesor_id: Id | None = Field(None, description="omitted or null: the shared pool")
 
 
+class DeriveCmd(DeriveIn):
+    """The derive command's input: the body plus the path's client id."""
+
+    cliente_id: Id
+
+
+class Nothing(Body):
+    """A command without input."""
+
+
 class ClienteIn(Body):
-    """Checked by core.clientes.clean_row (trimmed; telefono digits and +-(). only)."""
+    """The constraints come from domain/clientes.py, whose `clean_fields` the
+    service also applies (trimming), exactly as for a CSV import."""
 
     model_config = ConfigDict(json_schema_extra=_examples(
         {"nombre": "Ana Torres", "telefono": "+51 900 000 001", "email": "ana@example.pe"}))
-    nombre: Annotated[StrictStr, Field(min_length=1, max_length=160, pattern=r"\S")]
-    telefono: Annotated[StrictStr, Field(min_length=1, max_length=32,
-                                         pattern=r"^[0-9+\-(). ]*[0-9][0-9+\-(). ]*$")]
-    email: Annotated[StrictStr, Field(max_length=160, pattern="@")] | None = None
-    documento: Annotated[StrictStr, Field(max_length=32)] | None = None
-    notas: Annotated[StrictStr, Field(max_length=5000)] | None = None
+    nombre: Annotated[StrictStr, Field(min_length=1, max_length=LIMITS["nombre"], pattern=r"\S")]
+    telefono: Annotated[StrictStr, Field(min_length=1, max_length=LIMITS["telefono"],
+                                         pattern=PHONE_PATTERN)]
+    email: Annotated[StrictStr,
+                     Field(max_length=LIMITS["email"], pattern=EMAIL_PATTERN)] | None = None
+    documento: Annotated[StrictStr, Field(max_length=LIMITS["documento"])] | None = None
+    notas: Annotated[StrictStr, Field(max_length=LIMITS["notas"])] | None = None
 
 
 QueryId = Annotated[int, Field(ge=1, le=2_147_483_647)]
@@ -379,12 +392,12 @@ def json_object(*, optional: bool = False) -> dict[str, Any]:
 
 def parse(model: type[M], *, optional: bool = False) -> M:
     """The JSON body validated by `model`, or a 400/422 naming what is wrong."""
-    return _validate(model, json_object(optional=optional))
+    return validate(model, json_object(optional=optional))
 
 
 def parse_query(model: type[M]) -> M:
     """The query string validated by `model` (empty values count as absent)."""
-    return _validate(model, {k: v for k, v in request.args.items() if v != ""})
+    return validate(model, {k: v for k, v in request.args.items() if v != ""})
 
 
 def _field(loc: tuple) -> str:
@@ -392,7 +405,8 @@ def _field(loc: tuple) -> str:
     return ".".join(str(p) for p in loc if isinstance(p, int) or str(p).isidentifier()) or "body"
 
 
-def _validate(model: type[M], data: dict[str, Any]) -> M:
+def validate(model: type[M], data: dict[str, Any]) -> M:
+    """`data` validated by `model`, or a 422 naming every problem (both edges)."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:

@@ -80,7 +80,7 @@ def install_graceful_stop(app, sio) -> None:
 
 
 def main() -> None:
-    from app.settings import Settings
+    from core.settings import Settings
 
     settings = Settings.from_env()
     if settings.async_mode == "eventlet":

@@ -13,14 +13,18 @@ import logging
 import os
 import socket
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Flask, current_app, request
+from flask import Flask, current_app, g, request
 from flask_socketio import ConnectionRefusedError, SocketIO, join_room  # noqa: A004
 
-from app.auth import authenticate
+from app.auth import InvalidToken, Principal, TokenExpired, authenticate
+from app.commands import SOCKET_COMMANDS, execute
+from app.errors import error_body
 from app.realtime import OrderedRedisManager
-from app.settings import Settings
+from core.services import Services
+from core.settings import Settings
 from domain.errors import DomainError
 from domain.events import ASESOR_ROOM, GTR_ROOM, user_rooms
 from domain.states import Role
@@ -29,26 +33,47 @@ log = logging.getLogger(__name__)
 
 socketio = SocketIO()
 NODE_ID = f"{socket.gethostname()}:{os.getpid()}"
-_principals: dict[str, Any] = {}  # sid -> Principal, for this process' own connections
 STATS_EVERY = 10.0
 EXPIRY_EVERY = 1.0  # how often sockets whose token has expired are closed
-_manager: OrderedRedisManager | None = None
+ACK_GRACE = 0.1  # seconds an error acknowledgement gets to leave before a close
+EXTENSION = "albru.sockets"
 
 
-def init_socketio(app: Flask, settings: Settings) -> None:
-    global _manager
-    comps = app.extensions["albru"]
-    _manager = OrderedRedisManager(settings.redis_url, settings.socketio_channel,
-                                   comps.events, comps.breaker)
+@dataclass
+class Hub:
+    """One app's Socket.IO state: its connections' users and its manager."""
+
+    app: Flask
+    services: Services
+    manager: OrderedRedisManager
+    principals: dict[str, Principal] = field(default_factory=dict)  # sid -> user, this process
+    loop_started: bool = False
+
+    def principal_of(self, sid: str) -> Principal | None:
+        return self.principals.get(sid)
+
+    def connection_count(self) -> int:
+        return local_stats(self)["connections"]
+
+
+def hub(app: Flask | None = None) -> Hub:
+    return (app or current_app).extensions[EXTENSION]
+
+
+def init_socketio(app: Flask, settings: Settings, services: Services) -> Hub:
+    manager = OrderedRedisManager(settings.redis_url, settings.socketio_channel,
+                                  services.events, services.breaker)
+    state = app.extensions[EXTENSION] = Hub(app, services, manager)
     socketio.init_app(
         app,
         async_mode=settings.async_mode,
-        client_manager=_manager,
+        client_manager=manager,
         cors_allowed_origins=origin_checker(settings.cors_origins),
         ping_interval=settings.ping_interval,
         ping_timeout=settings.ping_timeout,
         json=None,
     )
+    return state
 
 
 def origin_checker(allowed: tuple[str, ...]):
@@ -69,7 +94,7 @@ def _node_key(prefix: str, node: str = NODE_ID) -> str:
     return f"{prefix}:ws:node:{node}"
 
 
-def local_stats(leaving: str | None = None) -> dict[str, Any]:
+def local_stats(state: Hub, leaving: str | None = None) -> dict[str, Any]:
     """This process' connections per room; `leaving` is a sid being disconnected
     (still in its rooms while its disconnect handler runs)."""
     rooms = socketio.server.manager.rooms.get("/", {}) if socketio.server else {}
@@ -81,21 +106,21 @@ def local_stats(leaving: str | None = None) -> dict[str, Any]:
     everyone = rooms.get(None, {})
     return {"node": NODE_ID, "connections": sum(1 for sid in everyone if sid != leaving),
             "rooms": per_room,
-            "delivery": _manager.stats.as_dict() if _manager else {},
-            "last_seq": _manager.last if _manager else None,
+            "delivery": state.manager.stats.as_dict(),
+            "last_seq": state.manager.last,
             "ts": time.time()}
 
 
-def publish_stats(app: Flask, leaving: str | None = None) -> None:
-    comps = app.extensions["albru"]
+def publish_stats(state: Hub, leaving: str | None = None) -> None:
+    comps = state.services
     try:
-        comps.redis.set(_node_key(comps.settings.key_prefix), json.dumps(local_stats(leaving)),
-                        ex=int(STATS_EVERY * 3))
+        comps.redis.set(_node_key(comps.settings.key_prefix),
+                        json.dumps(local_stats(state, leaving)), ex=int(STATS_EVERY * 3))
     except Exception as exc:  # noqa: BLE001 - statistics must never break a connection
         log.debug("ws stats not published: %s", exc)
 
 
-def ws_stats(comps) -> dict[str, Any]:
+def ws_stats(comps: Services) -> dict[str, Any]:
     """Connections per room and per process, summed over the live web processes."""
     nodes = []
     for key in comps.redis.scan_iter(match=_node_key(comps.settings.key_prefix, "*"), count=100):
@@ -117,23 +142,23 @@ def ws_stats(comps) -> dict[str, Any]:
     }
 
 
-def _stats_loop(app: Flask) -> None:
+def _stats_loop(state: Hub) -> None:
     """Publish this process' figures, and close sockets whose token expired."""
     last_published = 0.0
     while True:
         now = time.time()
-        for sid, principal in list(_principals.items()):
+        for sid, principal in list(state.principals.items()):
             if principal.expires_at is not None and principal.expires_at <= now:
-                _close(sid, "token_expired", "the token has expired; log in again")
+                _close(state, sid, "token_expired", "the token has expired; log in again")
         if now - last_published >= STATS_EVERY:
-            publish_stats(app)
+            publish_stats(state)
             last_published = now
         socketio.sleep(EXPIRY_EVERY)
 
 
-def _close(sid: str, code: str, message: str) -> None:
+def _close(state: Hub, sid: str, code: str, message: str) -> None:
     """Tell the client why, then disconnect it (it must not reconnect as is)."""
-    _principals.pop(sid, None)
+    state.principals.pop(sid, None)
     try:
         socketio.server.emit("auth_error", {"error": code, "message": message}, to=sid,
                              namespace="/", ignore_queue=True)
@@ -156,11 +181,10 @@ def _last_seq(auth: Any) -> tuple[bool, int | None]:
     return True, value
 
 
-def _resume(app: Flask, sid: str, rooms: list[str], last_seen: int | None) -> None:
-    assert _manager is not None
+def _resume(state: Hub, sid: str, rooms: list[str], last_seen: int | None) -> None:
     try:
-        _manager.resume(sid, rooms, last_seen)
-        publish_stats(app)
+        state.manager.resume(sid, rooms, last_seen)
+        publish_stats(state)
     except Exception as exc:  # noqa: BLE001 - the client must not hang: tell it
         log.warning("resume of %s failed: %s", sid, exc)
         try:
@@ -174,77 +198,87 @@ def _resume(app: Flask, sid: str, rooms: list[str], last_seen: int | None) -> No
             log.debug("could not tell %s: %s", sid, again)
 
 
-_loop_started = False
-
-
 @socketio.on("connect")
 def on_connect(auth: Any = None):
-    global _loop_started
-    app = current_app._get_current_object()
-    settings: Settings = app.config["ALBRU_SETTINGS"]
+    state = hub()
     token = auth.get("token") if isinstance(auth, dict) else None
     try:
-        principal = authenticate(token if isinstance(token, str) else None, settings.jwt_secret)
+        principal = authenticate(token if isinstance(token, str) else None,
+                                 state.services.settings.jwt_secret)
     except DomainError as exc:
         raise ConnectionRefusedError({"error": exc.code, "message": exc.message}) from None
     resuming, last_seen = _last_seq(auth)
     rooms = user_rooms(principal.role is Role.GTR, principal.id)
     if resuming:
         # After this handler returns, so the replay follows the CONNECT packet.
-        socketio.start_background_task(_resume, app, request.sid, rooms, last_seen)
+        socketio.start_background_task(_resume, state, request.sid, rooms, last_seen)
     else:
         for room in rooms:
             join_room(room)
-    _principals[request.sid] = principal
-    if not _loop_started:
-        _loop_started = True
-        socketio.start_background_task(_stats_loop, app)
-    publish_stats(app)
+    state.principals[request.sid] = principal
+    if not state.loop_started:
+        state.loop_started = True
+        socketio.start_background_task(_stats_loop, state)
+    publish_stats(state)
     return True
 
 
 @socketio.on("disconnect")
 def on_disconnect(*_args: Any):
-    _principals.pop(request.sid, None)
-    publish_stats(current_app._get_current_object(), leaving=request.sid)
+    state = hub()
+    state.principals.pop(request.sid, None)
+    publish_stats(state, leaving=request.sid)
 
 
 @socketio.on("join")
 def on_join(*_args: Any):
     """Rooms follow from the token; asking for one is refused, never granted."""
-    return {"error": "forbidden", "message": "rooms are assigned by the server"}
+    return {"error": "forbidden", "message": "rooms are assigned by the server", "status": 403}
+
+
+def socket_command(name: str, data: Any) -> dict[str, Any]:
+    """A command over the socket (app/commands.py): the same checks and errors
+    as over REST. The answer is the REST body; an error also says its status."""
+    state = hub()
+    principal = state.principals.get(request.sid)
+    if principal is None:
+        return {"error": "unauthorized", "message": "not connected", "status": 401}
+    g.principal = principal
+    if principal.expires_at and principal.expires_at <= time.time():
+        _close(state, request.sid, "token_expired", "the token has expired; log in again")
+        return {"error": "token_expired", "message": "the token has expired; log in again",
+                "status": 401}
+    try:
+        answer, _status = execute(SOCKET_COMMANDS[name], principal, data)
+    except DomainError as exc:
+        body, status = error_body(exc)
+        if isinstance(exc, InvalidToken | TokenExpired):  # deactivated meanwhile: close,
+            socketio.start_background_task(_close_after_ack, state, request.sid, exc)
+        return {**body, "status": status}
+    return answer
+
+
+def _close_after_ack(state: Hub, sid: str, exc: DomainError) -> None:
+    """Close a socket whose user may no longer be served, once its pending
+    acknowledgement (which says why) has gone out."""
+    socketio.sleep(ACK_GRACE)
+    _close(state, sid, exc.code, exc.message)
 
 
 @socketio.on("heartbeat")
 def on_heartbeat(data: Any = None):
     """The same heartbeat as POST /api/sessions/heartbeat, over the socket."""
-    principal = _principals.get(request.sid)
-    if principal is not None and principal.expires_at and principal.expires_at <= time.time():
-        _close(request.sid, "token_expired", "the token has expired; log in again")
-        return {"error": "token_expired", "message": "the token has expired; log in again"}
-    if principal is None or principal.role is not Role.ASESOR:
-        return {"error": "forbidden", "message": "only an advisor sends heartbeats"}
-    cliente_id = data.get("cliente_id") if isinstance(data, dict) else None
-    if not isinstance(cliente_id, int) or isinstance(cliente_id, bool) or cliente_id <= 0:
-        return {"error": "validation_error", "field": "cliente_id",
-                "message": "cliente_id must be a positive integer"}
-    comps = current_app.extensions["albru"]
-    try:
-        # the same per-advisor counter as POST /api/sessions/heartbeat
-        comps.limiter.hit("heartbeat", str(principal.id), comps.settings.rate_limit("heartbeat"))
-        out = comps.sessions.heartbeat(principal.id, cliente_id)
-    except DomainError as exc:
-        return {"error": exc.code, "message": exc.message, **exc.details}
-    return out.session
+    return socket_command("heartbeat", data)
 
 
 @socketio.on("*")
 def on_unknown(event: str, *_args: Any):
     """An event nobody handles gets an error acknowledgement, not silence."""
-    return {"error": "unknown_event", "message": f"unknown event {str(event)[:64]!r}"}
+    return {"error": "unknown_event", "message": f"unknown event {str(event)[:64]!r}",
+            "status": 404}
 
 
 @socketio.on_error_default
 def on_error(exc: Exception):
     log.exception("socket handler failed: %s", exc)
-    return {"error": "internal_error", "message": "unexpected server error"}
+    return {"error": "internal_error", "message": "unexpected server error", "status": 500}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask, Response, send_from_directory
 
-from app.settings import ROOT
+from core.settings import ROOT
 from domain.errors import NotFound
 
 DIST = ROOT / "web" / "dist"

@@ -34,8 +34,8 @@ from bench.stats import pct, progress  # noqa: E402
 from core.db import Database  # noqa: E402
 from core.eventlog import create_schema  # noqa: E402
 from core.models import Cliente, User  # noqa: E402
-from tests.backends import choose  # noqa: E402
-from tests.stack import Stack  # noqa: E402
+from harness.backends import choose  # noqa: E402
+from harness.stack import Stack  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 

@@ -3,8 +3,8 @@
 
     python -m bench.scale --sessions 10000 --gtr 50 --duration 900 --time-factor 1
 
-Starts the real system (web, worker, beat; tests/stack.py) on the test
-backends (tests/backends.py: the local MariaDB and Redis when they answer, a
+Starts the real system (web, worker, beat; harness/stack.py) on the test
+backends (harness/backends.py: the local MariaDB and Redis when they answer, a
 fresh database per run) and runs, each phase on a freshly started stack and
 an emptied database and Redis:
 
@@ -57,8 +57,8 @@ from bench.strategies import STRATEGIES  # noqa: E402
 from core.db import Database  # noqa: E402
 from core.eventlog import create_schema  # noqa: E402
 from core.models import Base, Cliente, GestionSession, User  # noqa: E402
-from tests.backends import LOCK_KEY, Backends, choose  # noqa: E402
-from tests.stack import CELERY, PY, Stack  # noqa: E402
+from harness.backends import LOCK_KEY, Backends, choose  # noqa: E402
+from harness.stack import CELERY, PY, Stack  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 SEED_TIMEOUT = 600.0  # the production SESSION_TIMEOUT (s)
@@ -117,7 +117,7 @@ class Plan:
 
 
 class BenchStack(Stack):
-    """tests.stack.Stack, with the web process and worker of a strategy."""
+    """harness.stack.Stack, with the web process and worker of a strategy."""
 
     def __init__(self, backends: Backends, logdir: Path, strategy: str, **env: str) -> None:
         super().__init__(backends, logdir, **env)

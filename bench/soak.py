@@ -47,9 +47,9 @@ from bench.stats import summary
 from core.db import Database, db_now
 from core.eventlog import create_schema
 from core.models import GestionSession
-from tests.backends import Backends, choose
-from tests.services import PrivateMariaDB, PrivateRedis
-from tests.stack import Stack
+from harness.backends import Backends, choose
+from harness.services import PrivateMariaDB, PrivateRedis
+from harness.stack import Stack
 
 FAULTS = ("worker", "web", "redis", "mysql")
 #: The CI default: the faults whose recovery is this branch's (issue 8, 4-5).

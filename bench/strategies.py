@@ -46,7 +46,7 @@ def install(strategy: str) -> None:
 
 
 def web(strategy: str) -> None:
-    from app.settings import Settings
+    from core.settings import Settings
 
     mode = Settings.from_env().async_mode
     if mode == "eventlet":

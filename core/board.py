@@ -9,33 +9,31 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, select
 
 from core.db import Database, db_now
 from core.eventlog import EventLog
 from core.models import Cliente, GestionSession, User
+from core.visibility import visible_clause
 from domain import lease
 from domain.states import Estado, SessionStatus
+from domain.visibility import Viewer
 
 BOARD_STATES = (Estado.DERIVADO.value, Estado.EN_GESTION.value)
 
 
-def board(db: Database, visible_to: int | None = None) -> dict[str, Any]:
+def board(db: Database, viewer: Viewer | None = None) -> dict[str, Any]:
     """Every client in derivado / en_gestion with its advisor and, for a live
-    session, its deadline and seconds left. `visible_to`: an advisor's view
-    (their own clients plus the shared pool)."""
+    session, its deadline and seconds left, as far as `viewer` may see
+    (domain/visibility.py)."""
     seq = EventLog(db).last_seq()
     q = (
         select(Cliente, GestionSession, User.nombre, db_now())
         .outerjoin(GestionSession, and_(GestionSession.id == Cliente.current_session_id,
                                         GestionSession.status == SessionStatus.ACTIVE.value))
         .outerjoin(User, User.id == Cliente.asesor_asignado)
-        .where(Cliente.estado.in_(BOARD_STATES))
+        .where(Cliente.estado.in_(BOARD_STATES), visible_clause(viewer))
     )
-    if visible_to is not None:
-        q = q.where(or_(Cliente.asesor_asignado == visible_to,
-                        and_(Cliente.estado == Estado.DERIVADO.value,
-                             Cliente.asesor_asignado.is_(None))))
     with db.transaction() as tx:
         rows = tx.execute(q.order_by(Cliente.id)).all()
         now = float(rows[0][3]) if rows else db.now()

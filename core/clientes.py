@@ -6,18 +6,20 @@ import csv
 import io
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from core.db import Database, db_now
-from core.eventlog import record
+from core.changes import Changes
+from core.db import db_now
 from core.models import Cliente, User
-from core.sessions import PushSink, audit
-from domain.errors import InvalidState, NotFound, ValidationFailed
-from domain.events import Event, Push, asesor_room, envelope, rooms_for
+from core.visibility import visible_clause, visible_cliente
+from domain.clientes import FIELDS as CSV_COLUMNS
+from domain.clientes import clean_fields
+from domain.errors import InvalidState, ValidationFailed
+from domain.events import Event, asesor_room
 from domain.states import DERIVABLE, Estado, Role, can_derive
+from domain.visibility import Viewer
 
-CSV_COLUMNS = ("nombre", "telefono", "email", "documento", "notas")
 MAX_IMPORT_ROWS = 10_000
 
 
@@ -38,65 +40,31 @@ def cliente_view(c: Cliente) -> dict[str, Any]:
     }
 
 
-def clean_row(row: dict[str, Any]) -> dict[str, Any]:
-    """Validate one client's fields; raises ValidationFailed naming the field."""
-    out: dict[str, Any] = {}
-    limits = {"nombre": 160, "telefono": 32, "email": 160, "documento": 32, "notas": 5000}
-    for name, limit in limits.items():
-        value = row.get(name)
-        if value is None or (isinstance(value, str) and not value.strip()):
-            if name in ("nombre", "telefono"):
-                raise ValidationFailed(f"{name} is required", field=name)
-            out[name] = None
-            continue
-        if not isinstance(value, str):
-            raise ValidationFailed(f"{name} must be a string", field=name)
-        value = value.strip()
-        if len(value) > limit:
-            raise ValidationFailed(f"{name} is longer than {limit} characters", field=name)
-        out[name] = value
-    tel = out["telefono"]
-    if not any(ch.isdigit() for ch in tel) or any(ch not in "0123456789+-() ." for ch in tel):
-        raise ValidationFailed("telefono must be a phone number", field="telefono")
-    if out["email"] is not None and "@" not in out["email"]:
-        raise ValidationFailed("email is not an address", field="email")
-    return out
-
-
 class ClienteService:
-    def __init__(self, db: Database, publisher: PushSink) -> None:
-        self.db = db
-        self.publisher = publisher
+    def __init__(self, changes: Changes) -> None:
+        self.changes = changes
+        self.db = changes.db
 
-    def get(self, cliente_id: int) -> dict[str, Any]:
+    def get(self, viewer: Viewer | None, cliente_id: int) -> dict[str, Any]:
+        """One client; 404 for one the viewer may not see (domain/visibility.py)."""
         with self.db.transaction() as tx:
-            c = tx.get(Cliente, cliente_id)
-            if c is None:
-                raise NotFound(f"cliente {cliente_id} not found", cliente_id=cliente_id)
-            return cliente_view(c)
+            return cliente_view(visible_cliente(tx, viewer, cliente_id))
 
     def list(
         self,
         *,
         estado: str | None = None,
         asesor_id: int | None = None,
-        visible_to: int | None = None,
+        viewer: Viewer | None = None,
         limit: int = 50,
         offset: int = 0,
     ) -> dict[str, Any]:
-        """The queue. `visible_to` limits an advisor to their own clients plus the pool."""
-        q = select(Cliente)
+        """The queue, as far as `viewer` may see it (domain/visibility.py)."""
+        q = select(Cliente).where(visible_clause(viewer))
         if estado is not None:
             q = q.where(Cliente.estado == estado)
         if asesor_id is not None:
             q = q.where(Cliente.asesor_asignado == asesor_id)
-        if visible_to is not None:
-            q = q.where(
-                or_(
-                    Cliente.asesor_asignado == visible_to,
-                    (Cliente.estado == Estado.DERIVADO.value) & Cliente.asesor_asignado.is_(None),
-                )
-            )
         with self.db.transaction() as tx:
             total = tx.execute(select(func.count()).select_from(q.subquery())).scalar_one()
             rows = tx.execute(q.order_by(Cliente.id).limit(limit).offset(offset)).scalars().all()
@@ -108,7 +76,7 @@ class ClienteService:
             }
 
     def create(self, actor_id: int, fields: dict[str, Any]) -> dict[str, Any]:
-        data = clean_row(fields)
+        data = clean_fields(fields)
         return self._create_many(actor_id, [data], action="create")[0]
 
     def import_csv(self, actor_id: int, text: str) -> list[dict[str, Any]]:
@@ -135,7 +103,7 @@ class ClienteService:
             if not any((v or "").strip() for v in raw.values()):
                 continue
             try:
-                rows.append(clean_row(raw))
+                rows.append(clean_fields(raw))
             except ValidationFailed as exc:
                 raise ValidationFailed(f"line {line_no}: {exc.message}", line=line_no,
                                        **exc.details) from exc
@@ -147,7 +115,8 @@ class ClienteService:
         return self._create_many(actor_id, rows, action="import")
 
     def _create_many(self, actor_id: int, rows: list[dict[str, Any]], action: str) -> list[dict]:
-        with self.db.transaction() as tx:
+        with self.changes.begin() as ch:
+            tx = ch.tx
             created = []
             for data in rows:
                 c = Cliente(**data, estado=Estado.NUEVO.value, lock_token=0)
@@ -155,22 +124,16 @@ class ClienteService:
                 created.append(c)
             tx.flush()
             for c in created:
-                audit(tx, cliente_id=c.id, actor_id=actor_id, action=action, from_state=None,
-                      to_state=Estado.NUEVO.value)
+                ch.audit(cliente_id=c.id, actor_id=actor_id, action=action, from_state=None,
+                         to_state=Estado.NUEVO.value)
             tx.flush()
             for c in created:
                 tx.refresh(c)
             views = [cliente_view(c) for c in created]
-            now = float(tx.execute(select(db_now())).scalar_one())
-            push = Push(
-                Event.CLIENT_CREATED,
-                envelope(Event.CLIENT_CREATED, cliente_id=views[0]["id"] if len(views) == 1
-                         else None, estado=Estado.NUEVO.value, asesor_id=None, ts=now,
-                         count=len(views), ids=[v["id"] for v in views][:1000]),
-                rooms_for(Event.CLIENT_CREATED, asesor_id=None),
-            )
-            record(tx, [push])
-        self.publisher.publish([push])
+            ch.push(Event.CLIENT_CREATED, rooms_asesor=None,
+                    cliente_id=views[0]["id"] if len(views) == 1 else None,
+                    estado=Estado.NUEVO.value, asesor_id=None, ts=ch.now(), count=len(views),
+                    ids=[v["id"] for v in views][:1000])
         return views
 
     @staticmethod
@@ -182,10 +145,9 @@ class ClienteService:
 
     def derive(self, actor_id: int, cliente_id: int, asesor_id: int | None) -> dict[str, Any]:
         """Hand a client to an advisor, or to the shared pool when asesor_id is None."""
-        with self.db.transaction() as tx:
-            pre = tx.get(Cliente, cliente_id)
-            if pre is None:
-                raise NotFound(f"cliente {cliente_id} not found", cliente_id=cliente_id)
+        with self.changes.begin() as ch:
+            tx = ch.tx
+            pre = visible_cliente(tx, None, cliente_id)
             if asesor_id is not None:
                 self._check_asesor(tx, asesor_id)
             if not can_derive(pre.estado):
@@ -205,23 +167,15 @@ class ClienteService:
             ).rowcount
             if not done:
                 raise InvalidState("the client changed while deriving it; retry")
-            audit(tx, cliente_id=cliente_id, actor_id=actor_id, action="derivar",
-                  from_state=before, to_state=Estado.DERIVADO.value,
-                  detail={"asesor_id": asesor_id, "previous_asesor_id": previous})
+            ch.audit(cliente_id=cliente_id, actor_id=actor_id, action="derivar",
+                     from_state=before, to_state=Estado.DERIVADO.value,
+                     detail={"asesor_id": asesor_id, "previous_asesor_id": previous})
             tx.expire(pre)
             view = cliente_view(tx.get(Cliente, cliente_id))
-            now = float(tx.execute(select(db_now())).scalar_one())
-            rooms = rooms_for(Event.CLIENT_DERIVED, asesor_id=asesor_id, pool=asesor_id is None)
-            if previous is not None and previous != asesor_id:
-                rooms.append(asesor_room(previous))  # so it leaves the previous advisor's list
-            push = Push(
-                Event.CLIENT_DERIVED,
-                envelope(Event.CLIENT_DERIVED, cliente_id=cliente_id, estado=view["estado"],
-                         asesor_id=asesor_id, ts=now, pool=asesor_id is None,
-                         previous_asesor_id=previous),
-                rooms,
-            )
-            record(tx, [push])
-        self.publisher.publish([push])
+            # the previous advisor hears it too, so it leaves their list
+            extra = [asesor_room(previous)] if previous not in (None, asesor_id) else []
+            ch.push(Event.CLIENT_DERIVED, rooms_asesor=asesor_id, rooms_pool=asesor_id is None,
+                    extra_rooms=extra, cliente_id=cliente_id, estado=view["estado"],
+                    asesor_id=asesor_id, ts=ch.now(), pool=asesor_id is None,
+                    previous_asesor_id=previous)
         return view
-

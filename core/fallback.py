@@ -11,7 +11,8 @@ session never times out twice whoever gets there.
 
 Timeout tasks that could not be armed meanwhile are kept (`DeferredArms`) and
 armed when Redis answers again; a worker whose broker connection dropped has
-lost the countdown tasks it held, so it asks for `rearm_live` (tasks/)."""
+lost the countdown tasks it held, so it asks for `rearm_live` (tasks/,
+core.sweep.Sweeper.rearm_live)."""
 
 from __future__ import annotations
 
@@ -26,8 +27,8 @@ from sqlalchemy.exc import IntegrityError
 from core.breaker import Breaker
 from core.db import Database, db_now
 from core.models import ServiceLease
-from core.sessions import ArmTimeout, SessionService
-from domain import lease as leases
+from core.sessions import ArmTimeout
+from core.sweep import Sweeper
 
 log = logging.getLogger(__name__)
 
@@ -132,21 +133,12 @@ class DeferredArms:
         return armed
 
 
-def rearm_live(sessions: SessionService, arm: ArmTimeout) -> int:
-    """Arm a timeout task for every live session (after a worker lost the ones
-    it held). An extra task is harmless: it re-arms or does nothing."""
-    live = sessions.active()
-    for s in live:
-        arm(s["session_id"], s["cliente_id"], s["seconds_left"] + leases.REARM_MARGIN)
-    return len(live)
-
-
 class BrokerFallback:
     """One web process' side of the fallback; `tick()` every `tick` seconds."""
 
-    def __init__(self, sessions: SessionService, lease: Lease, probe: Callable[[], object],
+    def __init__(self, sweeper: Sweeper, lease: Lease, probe: Callable[[], object],
                  arms: DeferredArms | None = None) -> None:
-        self.sessions = sessions
+        self.sweeper = sweeper
         self.lease = lease
         self.probe = probe
         self.arms = arms
@@ -180,6 +172,6 @@ class BrokerFallback:
             self.holding = False
             return "standby"
         self.holding = True
-        report = self.sessions.sweep()
+        report = self.sweeper.sweep()
         self.expired += report["expired"]
         return "swept"

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    false,
     func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -88,6 +89,9 @@ class GestionSession(Base):
     resultado: Mapped[str | None] = mapped_column(String(16))
     notas: Mapped[str | None] = mapped_column(Text)
     heartbeats: Mapped[int] = mapped_column(Integer, default=0)
+    #: taken from the shared pool: every advisor was told who took it
+    #: (domain/visibility.py), so a loser of the race may see the holder
+    from_pool: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class AuditEntry(Base):

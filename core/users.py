@@ -84,9 +84,12 @@ class UserService:
         except IntegrityError:
             raise Conflict(f"username {username!r} is taken", field="username") from None
 
-    def list(self) -> list[dict]:
+    def list(self, role: Role | None = None) -> list[dict]:
+        q = select(User).order_by(User.id)
+        if role is not None:
+            q = q.where(User.role == role.value)
         with self.db.transaction() as tx:
-            return [user_view(u) for u in tx.execute(select(User).order_by(User.id)).scalars()]
+            return [user_view(u) for u in tx.execute(q).scalars()]
 
     def _by_name(self, tx: Session, username: str) -> User:
         user = tx.execute(select(User).where(User.username == username)).scalar_one_or_none()

@@ -13,10 +13,6 @@ from dataclasses import dataclass
 REARM_MARGIN = 0.02
 
 
-def deadline_from(now: float, timeout: float) -> float:
-    return now + timeout
-
-
 def seconds_left(deadline: float, now: float) -> float:
     return max(0.0, deadline - now)
 

@@ -23,7 +23,7 @@ def openapi_text() -> str:
     """The document as the web process serves it (no database is touched)."""
     from app.contract import openapi_document
     from app.factory import build_app
-    from app.settings import Settings
+    from core.settings import Settings
 
     # Fixed settings: a developer's .env or BENCH_ENDPOINTS cannot change the document.
     settings = Settings.from_env({"APP_ENV": "development"}, dotenv=False)

@@ -1,8 +1,7 @@
-"""Celery: app setup (`celery_init_app`) and thin tasks that call `core`.
-
-Tasks take ids, never ORM objects, and carry JSON only. The task base class
-runs every task inside the Flask app context, so tasks reach the same
-components as the web process through `current_app`."""
+"""Celery tasks: thin, they take ids (never ORM objects), carry JSON only and
+call core through `app.registry.services()` (app.queue runs every task in the
+Flask app context). The Celery app itself is built by app.queue; this package
+depends on app, never the other way round."""
 
 from __future__ import annotations
 
@@ -11,32 +10,9 @@ import logging
 import time
 from typing import Any
 
-from celery import Celery, Task
 from celery.signals import task_postrun, task_prerun
-from flask import Flask
 
 from app.logs import task_context
-
-
-def celery_init_app(app: Flask, settings) -> Celery:
-    import celery_config
-
-    class FlaskTask(Task):
-        def __call__(self, *args, **kwargs):
-            with app.app_context():
-                return self.run(*args, **kwargs)
-
-    celery_app = Celery(app.name, task_cls=FlaskTask)
-    celery_app.conf.update(celery_config.from_settings(settings))
-    celery_app.set_default()
-    from tasks.reconnect import RearmAfterReconnect
-
-    celery_app.steps["consumer"].add(RearmAfterReconnect)
-    app.extensions["celery"] = celery_app
-    import tasks.sessions  # noqa: F401 - registers the tasks
-
-    return celery_app
-
 
 _task_log = logging.getLogger("albru.task")
 _started: dict[str, tuple[float, contextvars.Token]] = {}

@@ -10,17 +10,12 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
-from flask import current_app
 
-from core.fallback import rearm_live as rearm_all
+from app.registry import services
 from domain.errors import Unavailable
 
 log = logging.getLogger(__name__)
 
-#: A send that fails (broker down) is tried once more at once, then given up:
-#: the caller (core.fallback.DeferredArms) keeps it for later. Celery's default
-#: (3 retries, 0.2 s apart) cost every start 0.6 s with Redis down.
-ARM_RETRY = {"max_retries": 1, "interval_start": 0, "interval_step": 0, "interval_max": 0}
 #: When MySQL does not answer, a timeout task tries again this much later
 #: instead of failing (a failed task is acknowledged: the session's only task
 #: would be gone, leaving its timeout to the next sweep).
@@ -29,14 +24,10 @@ DB_RETRY_SECONDS = 1.0
 REARM_DEDUP_SECONDS = 5
 
 
-def _sessions():
-    return current_app.extensions["albru"].sessions
-
-
 @shared_task(name="albru.session_timeout", ignore_result=True)
 def session_timeout(session_id: str, cliente_id: int) -> str:
     try:
-        decision = _sessions().expire(session_id)
+        decision = services().sessions.expire(session_id)
     except Unavailable as exc:
         log.warning("database unavailable, timeout of session %s retried in %.0f s: %s",
                     session_id, DB_RETRY_SECONDS, exc.message)
@@ -54,27 +45,27 @@ def rearm_live() -> int:
     Redis hands them back only after the visibility timeout, one hour), so every
     live session gets a task again. Duplicates are harmless; a Redis key keeps
     workers that reconnect together from doing it once each."""
-    comps = current_app.extensions["albru"]
+    comps = services()
     key = f"{comps.settings.key_prefix}:rearm-live"
     try:
         if not comps.redis.set(key, "1", nx=True, ex=REARM_DEDUP_SECONDS):
             return 0
     except Exception as exc:  # noqa: BLE001 - cannot tell: re-arm anyway (harmless)
         log.debug("re-arm dedup key not set: %s", exc)
-    count = rearm_all(comps.sessions, arm_timeout)
+    count = comps.sweeper.rearm_live()
     log.info("re-armed the timeout task of %d live session(s) after a broker reconnect", count)
     return count
 
 
 @shared_task(name="albru.sweep", ignore_result=True)
 def sweep() -> dict:
-    """The periodic safety net (see SessionService.sweep), plus keeping the
+    """The periodic safety net (see core.sweep.Sweeper.sweep), plus keeping the
     event log within EVENT_LOG_MAX_LEN / EVENT_LOG_MAX_AGE."""
-    comps = current_app.extensions["albru"]
-    report = comps.sessions.sweep()
+    comps = services()
+    report = comps.sweeper.sweep()
     # Sessions due before the next sweep get a task (again): a worker killed
     # with kill -9 took theirs, and the sweep alone would be WORKER_INTERVAL late.
-    report["timeouts_armed"] = comps.sessions.arm_due(1.5 * comps.settings.worker_interval)
+    report["timeouts_armed"] = comps.sweeper.arm_due(1.5 * comps.settings.worker_interval)
     report["events_trimmed"] = comps.events.trim(comps.settings.event_log_max_len,
                                                  comps.settings.event_log_max_age)
     return report
@@ -84,7 +75,7 @@ def sweep() -> dict:
 def push_extensions() -> int:
     """Every EXTEND_PUSH_INTERVAL s: the deadlines heartbeats moved, in one push.
     The watermark lives in Redis; losing it only repeats a window (harmless)."""
-    comps = current_app.extensions["albru"]
+    comps = services()
     key = f"{comps.settings.key_prefix}:extended:since"
     interval = comps.settings.extend_push_interval
     try:
@@ -92,14 +83,9 @@ def push_extensions() -> int:
         since = float(raw) if raw else None
     except Exception:  # noqa: BLE001 - Redis down: report the last window again
         since = None
-    count, next_since = comps.sessions.push_extensions(since, window=interval * 2)
+    count, next_since = comps.sweeper.push_extensions(since, window=interval * 2)
     try:
         comps.redis.set(key, repr(next_since), ex=max(60, int(interval * 10)))
     except Exception as exc:  # noqa: BLE001
         log.warning("extension watermark not saved: %s", exc)
     return count
-
-
-def arm_timeout(session_id: str, cliente_id: int, delay: float) -> None:
-    """Schedule the session's timeout task (called after the start commits)."""
-    session_timeout.apply_async((session_id, cliente_id), countdown=delay, retry_policy=ARM_RETRY)

@@ -1,11 +1,19 @@
-"""Fixtures: real backends, the real stack (web + worker + beat), factories
-that write straight to the database, an API client and Socket.IO listeners."""
+"""Fixtures for both tiers: real backends (chosen at first use, never at
+collection), factories that write straight to the database, an API client
+and Socket.IO listeners.
+
+A test marked `stack` gets them on the real system (web + worker + beat as
+processes, harness.stack); any other test gets them on the app built in this
+process (tests/inprocess.py), and may spawn no process at all: the fast tier
+is `pytest -m "not stack"` (`make test-fast`)."""
 
 from __future__ import annotations
 
 import itertools
-import threading
-import time
+import logging
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,17 +29,16 @@ from app.auth import hash_password, issue_token
 from core.db import Database
 from core.eventlog import create_schema
 from core.models import AuditEntry, Cliente, GestionSession, User
-from tests.backends import Backends, choose
-from tests.stack import Stack
+from harness.backends import Backends, choose, redis_server_binary
+from harness.stack import Stack
+from tests.inprocess import EventRecorder, InProcess, InProcessApi, InProcessListener
 
 _BACKENDS: Backends | None = None
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "stack: needs the real web + worker + beat processes")
-
-
 def backends() -> Backends:
+    """The run's database and Redis, chosen (and a private Redis started when
+    none answers) the first time a test needs them."""
     global _BACKENDS
     if _BACKENDS is None:
         _BACKENDS = choose()
@@ -40,12 +47,89 @@ def backends() -> Backends:
 
 
 def pytest_report_header(config: pytest.Config) -> str:
-    return f"albru backends: {backends().describe()}"
+    return "albru backends: chosen at first use (MariaDB/Redis when they answer, " \
+        "else SQLite and a private redis-server)"
 
 
+_EXIT = {"status": 0, "inproc": False}
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    _EXIT["status"] = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
 def pytest_unconfigure(config: pytest.Config) -> None:
     if _BACKENDS is not None:
         _BACKENDS.close()
+    if _EXIT["inproc"]:
+        # The in-process app's background loops (Socket.IO channel listener,
+        # event-log tail, stats, broker fallback) are daemon threads with no
+        # stop, and they have used greenlet (Celery's thread ids): tearing
+        # them down in interpreter finalization crashes greenlet now and then
+        # (SIGSEGV in ~ThreadStateCreator, python-greenlet/greenlet#411). All
+        # is reported and cleaned by now, so leave without finalization.
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(_EXIT["status"])
+
+
+def on_stack(request: pytest.FixtureRequest) -> bool:
+    """Is this test (or module, for a module-scoped fixture) of the stack tier?"""
+    return request.node.get_closest_marker("stack") is not None
+
+
+# ----------------------------------------------- the fast tier spawns nothing
+
+_execute_child = subprocess.Popen._execute_child  # type: ignore[attr-defined]
+_fork = os.fork
+
+
+def _allowed(program: str) -> bool:
+    """The one process the fast tier may start: the private redis-server of
+    harness.backends, when no Redis answers on this machine."""
+    binary = redis_server_binary()
+    return bool(binary) and os.path.realpath(program) == os.path.realpath(binary)
+
+
+def _guarded_execute_child(self, args, executable, *rest, **kw):
+    argv = [args] if isinstance(args, str | bytes | os.PathLike) else list(args)
+    program = os.fsdecode(executable or argv[0])
+    if not _allowed(program):
+        raise RuntimeError(f"a test outside the stack tier started a process ({argv!r}): "
+                           "mark it @pytest.mark.stack")
+    return _execute_child(self, args, executable, *rest, **kw)
+
+
+def _guarded_fork():
+    raise RuntimeError("a test outside the stack tier forked: mark it @pytest.mark.stack")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    unmarked = [i.nodeid for i in items
+                if "stack" in getattr(i, "fixturenames", ()) and not i.get_closest_marker("stack")]
+    if unmarked:
+        raise pytest.UsageError("tests using the `stack` fixture must be marked "
+                                f"@pytest.mark.stack: {unmarked}")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
+    """Outside the stack tier, starting a process (setup, test or teardown) is an error."""
+    fast = item.get_closest_marker("stack") is None
+    if fast:
+        subprocess.Popen._execute_child = _guarded_execute_child  # type: ignore[attr-defined]
+        os.fork = _guarded_fork
+    try:
+        yield
+    finally:
+        if fast:
+            subprocess.Popen._execute_child = _execute_child  # type: ignore[attr-defined]
+            os.fork = _fork
+
+
+# ------------------------------------------------------------------- fixtures
 
 
 @pytest.fixture(scope="session")
@@ -62,9 +146,16 @@ def rds() -> redis.Redis:
 
 
 @pytest.fixture(scope="session")
-def stack(db: Database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def jwt_secret() -> str:
+    """One JWT secret for the run: the spawned stack's and the in-process app's."""
+    return f"test-secret-{uuid.uuid4().hex}{uuid.uuid4().hex}"
+
+
+@pytest.fixture(scope="session")
+def stack(db: Database, jwt_secret: str,
+          tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     logdir = Path(tmp_path_factory.mktemp("stack-logs"))
-    s = Stack(backends(), logdir)
+    s = Stack(backends(), logdir, JWT_SECRET=jwt_secret)
     try:
         s.start()
     except Exception:
@@ -76,6 +167,28 @@ def stack(db: Database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[St
         raise
     yield s
     s.stop()
+
+
+@pytest.fixture(scope="session")
+def inproc(db: Database, jwt_secret: str) -> InProcess:
+    """The web app in this process, on the run's database and Redis."""
+    _EXIT["inproc"] = True
+    return InProcess(backends(), JWT_SECRET=jwt_secret)
+
+
+@pytest.fixture(autouse=True)
+def _inproc_owns_celery(request: pytest.FixtureRequest) -> None:
+    """Before each test, the in-process app (once built) sends its own tasks
+    (see InProcess.own_celery)."""
+    if _EXIT["inproc"] and not on_stack(request):
+        request.getfixturevalue("inproc").own_celery()
+
+
+@pytest.fixture
+def server(request: pytest.FixtureRequest) -> Stack | InProcess:
+    """The system under test: the spawned stack for a `stack` test, else the
+    in-process app. Both have .env (JWT_SECRET, KEY_PREFIX...) and .session_timeout."""
+    return request.getfixturevalue("stack" if on_stack(request) else "inproc")
 
 
 _seq = itertools.count(1)
@@ -144,8 +257,8 @@ class Factory:
 
 
 @pytest.fixture
-def factory(db: Database, stack: Stack) -> Factory:
-    return Factory(db, stack.env["JWT_SECRET"])
+def factory(db: Database, server: Stack | InProcess) -> Factory:
+    return Factory(db, server.env["JWT_SECRET"])
 
 
 class Api:
@@ -169,46 +282,24 @@ class Api:
 
 
 @pytest.fixture
-def api(stack: Stack) -> Api:
-    return Api(stack.base_url)
+def api(server: Stack | InProcess) -> Api | InProcessApi:
+    if isinstance(server, InProcess):
+        return InProcessApi(server.app)
+    return Api(server.base_url)
 
 
-class Listener:
+class Listener(EventRecorder):
     """A real python-socketio client that records every event it receives."""
 
     def __init__(self, url: str, token: str | None, **connect_kw: Any) -> None:
-        self.events: list[tuple[str, Any, float]] = []
-        self._cond = threading.Condition()
+        super().__init__()
         self.client = socketio.Client(reconnection=False)
         self.client.on("*", self._on_any)
         self.client.connect(url, auth={"token": token} if token else None,
                             transports=["websocket"], wait_timeout=10, **connect_kw)
 
     def _on_any(self, event: str, data: Any = None) -> None:
-        with self._cond:
-            self.events.append((event, data, time.time()))
-            self._cond.notify_all()
-
-    def wait_for(self, event: str, pred: Callable[[Any], bool] = lambda d: True,
-                 timeout: float = 10) -> tuple[Any, float]:
-        end = time.time() + timeout
-        with self._cond:
-            while True:
-                for name, data, at in self.events:
-                    if name == event and pred(data):
-                        return data, at
-                left = end - time.time()
-                if left <= 0:
-                    raise AssertionError(f"no {event} within {timeout}s; got {self.names()}")
-                self._cond.wait(left)
-
-    def received(self, event: str, pred: Callable[[Any], bool] = lambda d: True) -> list[Any]:
-        with self._cond:
-            return [d for n, d, _ in self.events if n == event and pred(d)]
-
-    def names(self) -> list[str]:
-        with self._cond:
-            return [n for n, _, _ in self.events]
+        self._record(event, data)
 
     def close(self) -> None:
         if self.client.connected:
@@ -216,11 +307,17 @@ class Listener:
 
 
 @pytest.fixture
-def listen(stack: Stack) -> Iterator[Callable[..., Listener]]:
-    opened: list[Listener] = []
+def listen(server: Stack | InProcess) -> Iterator[Callable[..., Listener | InProcessListener]]:
+    """Socket.IO listeners: real clients of the stack's web process, or
+    Flask-SocketIO test clients of the in-process app."""
+    opened: list[Listener | InProcessListener] = []
 
-    def _open(token: str | None, **kw: Any) -> Listener:
-        listener = Listener(stack.base_url, token, **kw)
+    def _open(token: str | None, **kw: Any) -> Listener | InProcessListener:
+        if isinstance(server, InProcess):
+            assert not kw, f"in-process listeners take no connect options: {kw}"
+            listener: Listener | InProcessListener = InProcessListener(server, token)
+        else:
+            listener = Listener(server.base_url, token, **kw)
         opened.append(listener)
         return listener
 

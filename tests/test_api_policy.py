@@ -19,11 +19,11 @@ import redis
 import requests
 import socketio
 
-from app.ratelimit import RateLimited, RateLimiter
-from app.settings import Settings, SettingsError, check_flower_auth
 from core.cache import make_redis
+from core.ratelimit import RateLimited, RateLimiter
+from core.settings import Settings, SettingsError, check_flower_auth
+from harness.stack import Stack
 from tests.conftest import backends
-from tests.stack import Stack
 
 ROOT = Path(__file__).resolve().parent.parent
 ALLOWED = "http://localhost:5174"  # FRONTEND_URL's default: the test stack's only origin
@@ -64,6 +64,7 @@ def assert_limited(r) -> int:
     return retry
 
 
+@pytest.mark.stack
 def test_login_limit_is_per_username_and_shared_by_the_web_processes(factory, limited):
     user, other = factory.asesor(), factory.asesor()
     wrong = {"username": user.username, "password": "wrong-pass"}
@@ -82,6 +83,7 @@ def test_login_limit_is_per_username_and_shared_by_the_web_processes(factory, li
     assert ok.status_code == 200, ok.text
 
 
+@pytest.mark.stack
 def test_start_and_heartbeat_limits_are_per_advisor(factory, limited):
     a, b = factory.asesor(), factory.asesor()
     ta, tb = factory.token(a), factory.token(b)
@@ -212,6 +214,7 @@ def test_cors_origins_setting_drives_rest_and_socketio():
     assert Settings.from_env({"APP_ENV": "test"}, dotenv=False).cors_origins == (ALLOWED,)
 
 
+@pytest.mark.stack
 @pytest.mark.parametrize("transport", ["websocket", "polling"])
 def test_socket_from_another_origin_is_refused(factory, stack, transport):
     """The browser's Origin decides, with the same list as REST's CORS."""
@@ -257,6 +260,7 @@ def forged_tokens(real: str) -> dict[str, str]:
     }
 
 
+@pytest.mark.stack
 def test_forged_tokens_are_refused_on_rest_and_on_socket_connect(factory, api, stack):
     user = factory.asesor()
     real = factory.token(user)
@@ -294,6 +298,7 @@ def test_flower_auth_is_required_in_production_only():
     check_flower_auth({}, flower)  # development: make run's Flower may stay open
 
 
+@pytest.mark.stack
 def test_production_flower_without_a_login_refuses_to_start():
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("FLOWER_", "JWT_", "DATABASE_", "REDIS_"))}

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 
 def figures_of(api, token: str, asesor_id: int) -> dict:
     r = api.get("/api/stats/asesores", token)
@@ -15,6 +17,7 @@ def figures_of(api, token: str, asesor_id: int) -> dict:
     return row
 
 
+@pytest.mark.stack
 def test_figures_count_live_completed_and_timed_out_sessions(factory, api, stack):
     gtr, asesor, other = factory.gtr(), factory.asesor(), factory.asesor()
     g, a = factory.token(gtr), factory.token(asesor)

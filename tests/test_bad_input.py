@@ -48,9 +48,9 @@ def count(factory, model, *where) -> int:
 
 
 @pytest.fixture(scope="module")
-def w(db, stack):
+def w(db, jwt_secret):
     """A GTR and two advisors with tokens, shared by this module's tests."""
-    f = Factory(db, stack.env["JWT_SECRET"])
+    f = Factory(db, jwt_secret)
     gtr, a1, a2 = f.gtr(), f.asesor(), f.asesor()
     return SimpleNamespace(gtr=gtr, a1=a1, a2=a2, g=f.token(gtr), t1=f.token(a1), t2=f.token(a2))
 
@@ -247,8 +247,25 @@ def test_oversized_body_is_413_json(factory, api, w):
 # ---------------------------------------------------------- not yours / state
 
 
-def test_end_heartbeat_restore_of_another_advisors_session_are_403(factory, api, w):
+def test_end_heartbeat_restore_of_another_advisors_session_are_404(factory, api, w):
+    """A client derived to another advisor, in their hands: the advisor may not
+    see it, so nothing (holder, state) is revealed."""
     c = _live(factory, api, w.a1, w.t1)
+    with unchanged(factory, c.id):
+        body = assert_error(api.post("/api/sessions/end", w.t2,
+                                     json={"cliente_id": c.id, "resultado": "gestionado"}),
+                            404, "not_found")
+        assert "holder" not in body
+        assert_error(api.post("/api/sessions/heartbeat", w.t2, json={"cliente_id": c.id}),
+                     404, "not_found")
+        assert_error(api.post(f"/api/sessions/restore/{c.id}", w.t2), 404, "not_found")
+    assert factory.get_cliente(c.id).estado == "en_gestion"
+
+
+def test_end_heartbeat_restore_of_a_pool_client_another_advisor_took_are_403(factory, api, w):
+    """Every advisor was pushed who took a pool client, so the refusal may say."""
+    c = factory.cliente("derivado", None)
+    assert api.post("/api/sessions/start", w.t1, json={"cliente_id": c.id}).status_code == 201
     with unchanged(factory, c.id):
         body = assert_error(api.post("/api/sessions/end", w.t2,
                                      json={"cliente_id": c.id, "resultado": "gestionado"}),
@@ -269,20 +286,32 @@ def test_end_or_heartbeat_without_an_active_session_is_409(factory, api, w):
         assert_error(api.post(f"/api/sessions/release/{c.id}", w.g), 409, "no_active_session")
 
 
-def test_start_on_a_client_derived_to_another_advisor_is_403(factory, api, w):
+def test_start_on_a_client_derived_to_another_advisor_is_404(factory, api, w):
+    """Not theirs, not the pool: the advisor may not see it (domain/visibility.py)."""
     c = factory.cliente("derivado", w.a1.id)
     with unchanged(factory, c.id):
-        assert_error(api.post("/api/sessions/start", w.t2, json={"cliente_id": c.id}),
-                     403, "forbidden")
+        body = assert_error(api.post("/api/sessions/start", w.t2, json={"cliente_id": c.id}),
+                            404, "not_found")
+        assert "holder" not in body and "estado" not in body
 
 
 @pytest.mark.parametrize("estado", ["nuevo", "gestionado", "no_gestionado", "cerrado"])
-def test_start_on_a_client_that_is_not_derived_is_409_invalid_state(factory, api, w, estado):
-    c = factory.cliente(estado, w.a1.id if estado == "gestionado" else None)
+def test_start_on_an_own_client_that_is_not_derived_is_409_invalid_state(factory, api, w,
+                                                                          estado):
+    c = factory.cliente(estado, w.a1.id)
     with unchanged(factory, c.id):
         body = assert_error(api.post("/api/sessions/start", w.t1, json={"cliente_id": c.id}),
                             409, "invalid_state")
         assert body["estado"] == estado
+
+
+@pytest.mark.parametrize("estado", ["nuevo", "no_gestionado", "cerrado"])
+def test_start_on_a_queue_client_nobody_derived_is_404(factory, api, w, estado):
+    """A client in the GTR queue is not the advisor's to see."""
+    c = factory.cliente(estado, None)
+    with unchanged(factory, c.id):
+        assert_error(api.post("/api/sessions/start", w.t1, json={"cliente_id": c.id}),
+                     404, "not_found")
 
 
 def test_derive_a_client_in_gestion_or_final_is_409(factory, api, w):
@@ -311,8 +340,8 @@ def test_derive_to_unknown_gtr_or_inactive_user_is_422_asesor_id(factory, api, w
 # --------------------------------------------------------------------- auth
 
 
-def test_bad_credentials_on_start_are_401_and_open_nothing(factory, api, w, stack):
-    secret = stack.env["JWT_SECRET"]
+def test_bad_credentials_on_start_are_401_and_open_nothing(factory, api, w):
+    secret = factory.secret
     c = factory.cliente("derivado", w.a1.id)
     expired = issue_token(w.a1, secret, expires=-10)[0]
     forged = issue_token(w.a1, secret + "-not-it", expires=3600)[0]
@@ -335,8 +364,8 @@ def test_bad_credentials_on_start_are_401_and_open_nothing(factory, api, w, stac
         assert_error(api.get(path), 401)
 
 
-def test_token_with_unknown_role_or_bad_subject_is_invalid(factory, api, w, stack):
-    secret = stack.env["JWT_SECRET"]
+def test_token_with_unknown_role_or_bad_subject_is_invalid(factory, api, w):
+    secret = factory.secret
     admin = SimpleNamespace(id=w.a1.id, role="admin", username="x", nombre="x")
     bad_sub = SimpleNamespace(id="abc", role="asesor", username="x", nombre="x")
     for user in (admin, bad_sub):
@@ -344,11 +373,11 @@ def test_token_with_unknown_role_or_bad_subject_is_invalid(factory, api, w, stac
         assert_error(api.get("/api/auth/me", token), 401, "invalid_token")
 
 
-def test_token_of_a_user_that_does_not_exist_is_refused_not_a_500(factory, api, w, stack):
+def test_token_of_a_user_that_does_not_exist_is_refused_not_a_500(factory, api, w):
     """A well-signed token whose user is gone (deleted account) must not crash
     a write: the answer is 401 and the pool client stays untouched."""
     ghost = SimpleNamespace(id=MISSING, role="asesor", username="ghost", nombre="Ghost")
-    token = issue_token(ghost, stack.env["JWT_SECRET"], 3600)[0]
+    token = issue_token(ghost, factory.secret, 3600)[0]
     c = factory.cliente("derivado")  # in the pool: anyone may open it
     with unchanged(factory, c.id):
         assert_error(api.post("/api/sessions/start", token, json={"cliente_id": c.id}), 401)

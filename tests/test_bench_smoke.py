@@ -12,7 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
-pytestmark = pytest.mark.bench
+pytestmark = [pytest.mark.bench, pytest.mark.stack]  # the benchmark as a process
 
 
 def test_bench_smoke_writes_every_figure(tmp_path):

@@ -8,6 +8,8 @@ import pytest
 from sqlalchemy import func, select
 
 from core.models import Cliente
+from core.visibility import facts
+from domain.visibility import Viewer, may_see
 from tests.conftest import for_cliente
 
 QUIET = 0.5  # how long to listen for a push that must NOT arrive, after one that did
@@ -135,8 +137,13 @@ def test_advisor_lists_own_clients_and_the_pool_only(factory, api):
     ids = {c["id"] for c in seen}
     assert {own[0].id, own[1].id, pool.id} <= ids
     assert ids.isdisjoint(c.id for c in hidden)
+    # own, the pool, or (domain/visibility.py) a pool client someone took, live
     assert all(c["asesor_asignado"] == a.id or (c["asesor_asignado"] is None
-                                                 and c["estado"] == "derivado") for c in seen)
+                                                 and c["estado"] == "derivado")
+               or c["estado"] == "en_gestion" for c in seen)
+    with factory.db.transaction() as tx:
+        for c in seen:
+            assert may_see(Viewer(a.id, False), facts(tx, tx.get(Cliente, c["id"]))), c
     # asking for another advisor's clients still shows only what `a` may see
     theirs = all_items(api, factory.token(a), asesor_id=b.id)
     assert theirs == []

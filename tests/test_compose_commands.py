@@ -25,10 +25,13 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.backends import free_port, scratch_database, scratch_redis
+from harness.backends import free_port, scratch_database, scratch_redis
 from tests.conftest import backends
 from tests.test_deploy_files import COMPOSE, SECRETS_ENV, interpolate_tree, load_yaml
 from tests.test_migrations import schema_diff
+
+pytestmark = pytest.mark.stack  # the compose services' commands as processes
+
 
 ROOT = Path(__file__).resolve().parent.parent
 EXECUTABLES = {"python": [sys.executable], "flask": [sys.executable, "-m", "flask"],

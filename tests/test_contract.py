@@ -26,9 +26,9 @@ import pytest
 from app.auth import hash_password, issue_token
 from core.db import Database
 from core.models import Base, Cliente, User
-from tests.backends import Backends
+from harness.backends import Backends
+from harness.stack import Stack
 from tests.conftest import backends
-from tests.stack import Stack
 
 SCHEMATHESIS = [sys.executable, "-m", "schemathesis.cli"]
 MAX_EXAMPLES = 25
@@ -43,7 +43,7 @@ DOCS_ONLY = {"/api/openapi.json", "/api/docs", "/api/docs/", "/api/docs/init.js"
 # ------------------------------------------------------------- the document
 
 
-def test_every_api_route_is_in_the_document(stack, api):
+def test_every_api_route_is_in_the_document(api):
     """A new endpoint without @operation fails here, not silently undocumented."""
     doc = api.get("/api/openapi.json").json()
     documented = {(path, method.upper()) for path, ops in doc["paths"].items() for method in ops}
@@ -197,6 +197,7 @@ def run_schemathesis(fuzz, who: str) -> dict:
             "cases": int(summary[-1]) if summary else None}
 
 
+@pytest.mark.stack
 @pytest.mark.parametrize("who", ["gtr", "asesor"])
 def test_schemathesis_finds_no_5xx_and_no_schema_violation(fuzz_stack, who):
     result = run_schemathesis(fuzz_stack, who)

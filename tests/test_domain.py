@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.settings import Settings, SettingsError
+from core.settings import Settings, SettingsError
 from domain import events, lease
 from domain.events import Event, rooms_for
 from domain.states import Estado, Resultado, asesor_after_end, can_derive, can_start

@@ -16,7 +16,7 @@ from core.cache import SessionCache, make_redis
 from core.db import Database
 from core.eventlog import create_schema
 from core.fallback import DeferredArms, Lease
-from tests.backends import free_port
+from harness.backends import free_port
 
 
 def test_a_dead_redis_costs_one_attempt_per_cooldown_not_one_per_call() -> None:

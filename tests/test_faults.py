@@ -34,9 +34,12 @@ from app.faults import HOLDING
 from bench.invariants import check
 from core.db import Database
 from core.eventlog import create_schema
-from tests.backends import Backends, scratch_database, scratch_redis
+from harness.backends import Backends, scratch_database, scratch_redis
+from harness.stack import Stack
 from tests.conftest import Api, Factory, Listener, backends, for_cliente
-from tests.stack import Stack
+
+pytestmark = pytest.mark.stack  # kills the stack's processes
+
 
 FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 TIMEOUT = 3.0  # SESSION_TIMEOUT of this module's stack

@@ -4,6 +4,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.stack  # runs ruff as a process
+
 
 def test_ruff_check_passes():
     root = Path(__file__).resolve().parent.parent

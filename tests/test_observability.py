@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from harness.stack import Stack
 from tests.conftest import backends, for_cliente
-from tests.stack import Stack
 from tests.test_ops import poll
 
 
@@ -58,6 +58,7 @@ def test_http_requests_are_counted_by_route_not_path(factory, api):
     assert not raw_paths, raw_paths
 
 
+@pytest.mark.stack
 def test_timeouts_fired_by_the_worker_reach_the_web_metrics(factory, api, listen, stack):
     """The worker times the session out; the web process exports the count."""
     asesor = factory.asesor()
@@ -86,6 +87,7 @@ def test_timeouts_fired_by_the_worker_reach_the_web_metrics(factory, api, listen
     assert value(after, "albru_socket_events_total", event="connect") >= 1
 
 
+@pytest.mark.stack
 def test_task_log_lines_name_the_task_and_session(factory, api, listen, stack):
     asesor = factory.asesor()
     gtr = listen(factory.token(factory.gtr()))
@@ -117,6 +119,7 @@ def json_lines(text: str) -> list[dict]:
     return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
 
 
+@pytest.mark.stack
 def test_json_access_log_with_request_id_user_and_session(json_web, factory):
     from tests.conftest import Api, Listener
 
@@ -173,7 +176,7 @@ def test_cluster_counters_histogram_arithmetic(rds):
     """Lateness lands in every bucket at or above it; other pushes only count."""
     import redis as redis_lib
 
-    from app.metrics import ClusterCounters, MeteredPublisher
+    from core.counters import ClusterCounters, MeteredPublisher
     from domain.events import Event, Push
 
     counters = ClusterCounters(redis_lib.Redis.from_url(backends().redis_url),

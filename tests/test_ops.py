@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import func, select
 
 from core.models import User
-from tests.stack import ROOT
+from harness.stack import ROOT
 
 DEMO_USERS = ["gtr"] + [f"asesor{i}" for i in range(1, 6)]
 
@@ -32,6 +32,7 @@ def poll(fn, pred, timeout: float = 5.0, every: float = 0.1):
 # ------------------------------------------------------------------- health
 
 
+@pytest.mark.stack
 def test_health_reports_every_dependency_and_the_worker(api, stack):
     r = api.get("/api/health")
     assert r.status_code == 200, r.text
@@ -142,6 +143,7 @@ def n_users(db) -> int:
         return tx.execute(select(func.count(User.id))).scalar_one()
 
 
+@pytest.mark.stack
 def test_seed_demo_creates_the_six_logins_once(db, api, stack):
     password = f"demo-{uuid.uuid4().hex[:8]}"
     existed = demo_users(db)

@@ -1,7 +1,7 @@
 """Backing-service outages (issue 8, scenarios 1-3), injected into real processes.
 
 One stack (web, Celery worker, beat: real processes) runs on a PRIVATE Redis
-and a PRIVATE MariaDB (tests/services.py), which these tests kill and start
+and a PRIVATE MariaDB (harness/services.py), which these tests kill and start
 again; the machine's shared servers are never touched. Short timings:
 SESSION_TIMEOUT 4 s, WORKER_INTERVAL 1 s.
 
@@ -32,10 +32,13 @@ from sqlalchemy import func, select
 from core.db import Database
 from core.eventlog import create_schema
 from core.models import AuditEntry, Cliente, EventCounter, EventEntry, GestionSession
-from tests.backends import Backends
+from harness.backends import Backends
+from harness.services import PrivateMariaDB, PrivateRedis
+from harness.stack import Stack
 from tests.conftest import Api, Factory, Listener, connect_error_of, for_cliente
-from tests.services import PrivateMariaDB, PrivateRedis
-from tests.stack import Stack
+
+pytestmark = pytest.mark.stack  # private Redis and MariaDB, killed and restarted
+
 
 TIMEOUT = 4.0  # SESSION_TIMEOUT of this stack (s)
 INTERVAL = 1.0  # WORKER_INTERVAL of this stack (s)

@@ -20,8 +20,11 @@ import requests
 import socketio
 
 from domain.events import ENVELOPE
+from harness.stack import Stack
 from tests.conftest import Api, Factory, Listener, backends, connect_error_of, for_cliente
-from tests.stack import Stack
+
+pytestmark = pytest.mark.stack  # real Socket.IO servers, one per async mode
+
 
 ASYNC_MODES = ["eventlet", "gevent"]
 SNAPSHOT_LOG_LEN = 100  # EVENT_LOG_MAX_LEN of these stacks: small, to test snapshots

@@ -10,6 +10,7 @@ import pytest
 from tests.conftest import for_cliente
 
 
+@pytest.mark.stack
 def test_derive_start_heartbeat_end_pushes_to_gtr_and_advisor(factory, api, listen):
     gtr, asesor = factory.gtr(), factory.asesor()
     other = factory.asesor()
@@ -66,14 +67,14 @@ def test_derive_start_heartbeat_end_pushes_to_gtr_and_advisor(factory, api, list
     assert [n for n, d, _ in other_ws.events if for_cliente(cliente.id)(d)] == []
 
 
-def test_session_is_cached_in_redis_with_ttl(factory, api, rds, stack):
+def test_session_is_cached_in_redis_with_ttl(factory, api, rds, server):
     asesor = factory.asesor()
     cliente = factory.cliente("derivado", asesor.id)
     a = factory.token(asesor)
     sid = api.post("/api/sessions/start", a, json={"cliente_id": cliente.id}).json()["session_id"]
-    key = f"{stack.env['KEY_PREFIX']}:session:{cliente.id}"
+    key = f"{server.env['KEY_PREFIX']}:session:{cliente.id}"
     assert rds.hget(key, "session_id") == sid
-    assert 0 < rds.pttl(key) <= stack.session_timeout * 1000
+    assert 0 < rds.pttl(key) <= server.session_timeout * 1000
     status = api.get(f"/api/sessions/status/{cliente.id}", a).json()
     assert status["cached"] is True and status["active"] is True
     api.post("/api/sessions/end", a, json={"cliente_id": cliente.id, "resultado": "cerrado"})
@@ -152,12 +153,12 @@ def test_activity_on_the_client_counts_as_heartbeat(factory, api):
     assert sess.last_activity_at > started["last_activity_at"]
 
 
-def test_restore_rebuilds_redis_and_extends(factory, api, rds, stack):
+def test_restore_rebuilds_redis_and_extends(factory, api, rds, server):
     asesor = factory.asesor()
     cliente = factory.cliente("derivado", asesor.id)
     a = factory.token(asesor)
     started = api.post("/api/sessions/start", a, json={"cliente_id": cliente.id}).json()
-    key = f"{stack.env['KEY_PREFIX']}:session:{cliente.id}"
+    key = f"{server.env['KEY_PREFIX']}:session:{cliente.id}"
     rds.delete(key)  # a Redis loss, or a page refresh after one
     assert api.get(f"/api/sessions/status/{cliente.id}", a).json()["cached"] is False
     r = api.post(f"/api/sessions/restore/{cliente.id}", a)

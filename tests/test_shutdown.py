@@ -16,9 +16,11 @@ from pathlib import Path
 import pytest
 import socketio
 
-from tests.backends import scratch_redis
+from harness.backends import scratch_redis
+from harness.stack import Stack
 from tests.conftest import Api, Factory, backends
-from tests.stack import Stack
+
+pytestmark = pytest.mark.stack  # SIGTERM to real processes
 
 
 @pytest.fixture

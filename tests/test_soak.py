@@ -12,7 +12,11 @@ import json
 import subprocess
 import sys
 
-from tests.stack import ROOT
+import pytest
+
+from harness.stack import ROOT
+
+pytestmark = pytest.mark.stack  # the soak as a process
 
 
 def test_soak_smoke_with_random_faults(tmp_path):

@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.stack  # starts the CLI and the server as processes
+
+
 ROOT = Path(__file__).resolve().parent.parent
 BASE = {k: v for k, v in os.environ.items()
         if k not in ("JWT_SECRET", "DATABASE_URL", "REDIS_URL", "DB_HOST", "REDIS_HOST")}

@@ -13,6 +13,8 @@ from celery import Celery
 
 from tests.conftest import for_cliente
 
+pytestmark = pytest.mark.stack  # the worker and beat time sessions out
+
 
 def _start(api, factory, asesor, cliente):
     r = api.post("/api/sessions/start", factory.token(asesor), json={"cliente_id": cliente.id})

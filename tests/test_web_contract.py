@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.stack import ROOT
 from scripts.web_contract import EVENTS_TS, OPENAPI, events_text, openapi_text
-from tests.stack import ROOT
 
 WEB = ROOT / "web"
 SCHEMA_TS = WEB / "src" / "api" / "schema.gen.ts"
@@ -45,6 +45,7 @@ def test_event_types_name_every_event_and_envelope_field():
         assert f"  {field}: " in text
 
 
+@pytest.mark.stack
 def test_committed_typescript_is_what_openapi_typescript_makes(tmp_path: Path):
     tool = WEB / "node_modules" / ".bin" / "openapi-typescript"
     if not (shutil.which("node") and tool.exists()):
@@ -57,6 +58,7 @@ def test_committed_typescript_is_what_openapi_typescript_makes(tmp_path: Path):
     assert out.read_text() == SCHEMA_TS.read_text(), f"schema.gen.ts is stale: {HINT}"
 
 
+@pytest.mark.stack
 def test_nothing_built_installed_or_secret_is_tracked():
     if not (ROOT / ".git").exists() or not shutil.which("git"):
         pytest.skip("not a git checkout")

@@ -20,8 +20,11 @@ from pathlib import Path
 
 import pytest
 
+from harness.stack import ROOT, Stack
 from tests.conftest import backends
-from tests.stack import ROOT, Stack
+
+pytestmark = pytest.mark.stack  # a browser against a real stack
+
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 DIST_INDEX = ROOT / "web" / "dist" / "index.html"

@@ -14,7 +14,7 @@ from app import webui
 @pytest.fixture(scope="module")
 def web_app():
     from app.factory import build_app
-    from app.settings import Settings
+    from core.settings import Settings
 
     return build_app(Settings.from_env({"APP_ENV": "development"}, dotenv=False), role="web")
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from flask import Flask, g, request
 from werkzeug.routing import IntegerConverter
 
+from app.registry import services
+from core.settings import Settings
 from domain.states import Role
 
 #: Endpoints that manage the session themselves: no extra activity touch.
@@ -19,14 +21,13 @@ class IdConverter(IntegerConverter):
         super().__init__(url_map, min=1, max=2_147_483_647)
 
 
-def register_blueprints(app: Flask) -> None:
-    from app.api import auth, board, clientes, health, sessions
+def register_blueprints(app: Flask, settings: Settings) -> None:
+    from app.api import auth, bench, board, clientes, health, sessions
 
+    app.url_map.converters["id"] = IdConverter
     for module in (auth, clientes, sessions, board, health):
         app.register_blueprint(module.bp)
-    if app.config["ALBRU_SETTINGS"].bench_endpoints:
-        from app.api import bench
-
+    if settings.bench_endpoints:
         app.register_blueprint(bench.bp)
 
     @app.after_request
@@ -42,7 +43,5 @@ def register_blueprints(app: Flask) -> None:
             and response.status_code < 400
             and request.endpoint not in _SESSION_ENDPOINTS
         ):
-            from app.factory import components
-
-            components().sessions.touch(principal.id, cliente_id)
+            services().sessions.touch(principal.id, cliente_id)
         return response

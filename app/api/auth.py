@@ -5,8 +5,8 @@ from sqlalchemy import select
 
 from app.auth import current_user, issue_token, require, verify_password
 from app.contract import operation
-from app.factory import components
 from app.ratelimit import client_ip, enforce
+from app.registry import services
 from app.schemas import LoginIn, LoginOut, UserOut, parse
 from core.models import User
 from domain.errors import Unauthorized
@@ -23,7 +23,7 @@ def login():
     # per username and address: guessing one account's password is slowed down,
     # and one office behind a NAT does not lock out everyone's login
     enforce("login", f"{body.username.lower()}|{client_ip()}")
-    comps = components()
+    comps = services()
     with comps.db.transaction() as tx:
         user = tx.execute(select(User).where(User.username == body.username)).scalar_one_or_none()
     ok = verify_password(user.password_hash if user else None, body.password)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
-from app.factory import components
+from app.registry import services
 from domain.events import GTR_ROOM
 
 bp = Blueprint("bench", __name__, url_prefix="/api/bench")
@@ -27,5 +27,5 @@ def emit():
     """One emit to gtr-room through the Redis message queue, as a push would
     travel, without a transaction or the event log."""
     body = request.get_json(silent=True) or {}
-    components().publisher.emit_raw(BENCH_EVENT, {"id": body.get("id")}, [GTR_ROOM])
+    services().publisher.emit_raw(BENCH_EVENT, {"id": body.get("id")}, [GTR_ROOM])
     return jsonify({"ok": True})

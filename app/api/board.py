@@ -6,9 +6,8 @@ from flask import Blueprint, jsonify
 
 from app.auth import current_user, require
 from app.contract import operation
-from app.factory import components
+from app.registry import services
 from app.schemas import BoardOut, EventsOut, EventsQuery, parse_query
-from core.board import board
 from domain.events import resume_plan, user_rooms, visible
 from domain.states import Role
 
@@ -20,8 +19,7 @@ bp = Blueprint("board", __name__, url_prefix="/api")
 @require()
 def get_board():
     """The board: every client in derivado / en_gestion (an advisor: theirs and the pool)."""
-    user = current_user()
-    return jsonify(board(components().db, None if user.role is Role.GTR else user.id))
+    return jsonify(services().board(current_user().viewer))
 
 
 @bp.get("/events")
@@ -33,7 +31,7 @@ def get_events():
     q = parse_query(EventsQuery)
     user = current_user()
     rooms = user_rooms(user.role is Role.GTR, user.id)
-    log = components().events
+    log = services().events
     window = log.window()
     if resume_plan(q.after, window.first, window.last) == "snapshot":
         return jsonify({"snapshot_required": True, "last_seq": window.last, "more": False,

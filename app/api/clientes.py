@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
-from sqlalchemy import select
 
+from app import commands
 from app.auth import current_user, require
 from app.contract import operation
-from app.factory import components
+from app.registry import services
 from app.schemas import (
     AsesorOut,
     ClienteIn,
@@ -16,12 +16,12 @@ from app.schemas import (
     ClientesQuery,
     DeriveIn,
     ImportOut,
+    json_object,
     parse,
     parse_query,
 )
-from core.models import User
-from domain.errors import NotFound, ValidationFailed
-from domain.states import Estado, Role
+from domain.errors import ValidationFailed
+from domain.states import Role
 
 bp = Blueprint("clientes", __name__, url_prefix="/api")
 
@@ -33,10 +33,10 @@ def list_clientes():
     """The queue, by id; an advisor sees their own clients plus the pool."""
     q = parse_query(ClientesQuery)
     user = current_user()
-    return jsonify(components().clientes.list(
+    return jsonify(services().clientes.list(
         estado=q.estado.value if q.estado else None,
         asesor_id=q.asesor_id,
-        visible_to=None if user.is_gtr else user.id,
+        viewer=user.viewer,
         limit=q.limit,
         offset=q.offset,
     ))
@@ -47,13 +47,7 @@ def list_clientes():
 @require()
 def get_cliente(cliente_id: int):
     """One client (an advisor: only theirs or the pool); counts as activity."""
-    view = components().clientes.get(cliente_id)
-    user = current_user()
-    visible = user.is_gtr or view["asesor_asignado"] == user.id or (
-        view["estado"] == Estado.DERIVADO.value and view["asesor_asignado"] is None)
-    if not visible:
-        raise NotFound(f"cliente {cliente_id} not found", cliente_id=cliente_id)
-    return jsonify(view)
+    return jsonify(services().clientes.get(current_user().viewer, cliente_id))
 
 
 @bp.post("/clientes")
@@ -62,7 +56,7 @@ def get_cliente(cliente_id: int):
 def create_cliente():
     """Add a client (state `nuevo`); pushes CLIENT_CREATED."""
     body = parse(ClienteIn)
-    view = components().clientes.create(current_user().id, body.model_dump())
+    view = services().clientes.create(current_user().id, body.model_dump())
     return jsonify(view), 201
 
 
@@ -86,7 +80,7 @@ def import_clientes():
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise ValidationFailed("the CSV file must be UTF-8", field="file") from None
-    views = components().clientes.import_csv(current_user().id, text)
+    views = services().clientes.import_csv(current_user().id, text)
     return jsonify({"imported": len(views), "ids": [v["id"] for v in views]}), 201
 
 
@@ -96,8 +90,9 @@ def import_clientes():
 @require(Role.GTR)
 def derivar(cliente_id: int):
     """Hand a client to an advisor, or to the shared pool (no `asesor_id`)."""
-    body = parse(DeriveIn, optional=True)
-    return jsonify(components().clientes.derive(current_user().id, cliente_id, body.asesor_id))
+    answer, status = commands.execute(commands.DERIVE, current_user(),
+                                      json_object(optional=True), {"cliente_id": cliente_id})
+    return jsonify(answer), status
 
 
 @bp.get("/asesores")
@@ -105,9 +100,5 @@ def derivar(cliente_id: int):
 @require(Role.GTR)
 def list_asesores():
     """The advisors, for the derive menu."""
-    with components().db.transaction() as tx:
-        rows = tx.execute(
-            select(User).where(User.role == Role.ASESOR.value).order_by(User.id)
-        ).scalars().all()
-        return jsonify([{"id": u.id, "username": u.username, "nombre": u.nombre,
-                         "active": u.active} for u in rows])
+    return jsonify([{k: u[k] for k in ("id", "username", "nombre", "active")}
+                    for u in services().users.list(Role.ASESOR)])

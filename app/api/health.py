@@ -8,16 +8,15 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, current_app, jsonify, request
 
+from app import queue
 from app.auth import require
 from app.contract import operation
-from app.factory import components
+from app.registry import services
 from app.schemas import AsesorStatsOut, HealthOut, HealthQuery, StatsOut, WsStatsOut
 from app.sockets import ws_stats
 from domain.states import Role
 
 bp = Blueprint("health", __name__, url_prefix="/api")
-#: Node names a ping goes to (kombu's "pcre" matcher is re.match): all but beat's.
-NOT_BEAT = r"(?!celerybeat@)"
 
 
 def _check(fn) -> dict:
@@ -40,20 +39,15 @@ def health():
     else 503 with the failing part named. `?live=1` only says the process is up."""
     if request.args.get("live"):
         return jsonify({"status": "ok"})
-    comps = components()
-    celery = current_app.extensions["celery"]
+    comps = services()
+    celery_app = queue.celery(current_app)
 
     def broker():
-        with celery.connection_for_write() as conn:
+        with celery_app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
 
     def workers():
-        # Beat answers pings too (--enable-remote-control, for its own health
-        # check) but runs no task: the pattern keeps it from answering, so the
-        # first reply, which ends the wait, is a worker's.
-        replies = celery.control.ping(timeout=1.0, limit=1, pattern=NOT_BEAT,
-                                      matcher="pcre") or []
-        names = sorted(name for reply in replies for name in reply)
+        names = queue.ping_workers(celery_app)
         if not names:
             raise RuntimeError("no Celery worker answered")
         return {"workers": names}
@@ -74,7 +68,7 @@ def health():
 @require(Role.GTR)
 def websocket_stats():
     """Socket.IO connections per room and per web process."""
-    return jsonify(ws_stats(components()))
+    return jsonify(ws_stats(services()))
 
 
 @bp.get("/stats/sessions")
@@ -82,8 +76,8 @@ def websocket_stats():
 @require(Role.GTR)
 def session_stats():
     """Sessions today (in TIMEZONE): started, completed, timed out, released."""
-    comps = components()
-    stats = comps.sessions.stats(_day_start(comps.settings.timezone))
+    comps = services()
+    stats = comps.reports.stats(_day_start(comps.settings.timezone))
     stats["timezone"] = comps.settings.timezone
     return jsonify(stats)
 
@@ -93,8 +87,8 @@ def session_stats():
 @require(Role.GTR)
 def asesor_stats():
     """Per advisor: live sessions; completed, timed out, released today; mean handling time."""
-    comps = components()
-    stats = comps.sessions.stats_by_asesor(_day_start(comps.settings.timezone))
+    comps = services()
+    stats = comps.reports.stats_by_asesor(_day_start(comps.settings.timezone))
     stats["timezone"] = comps.settings.timezone
     return jsonify(stats)
 

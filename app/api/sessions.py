@@ -1,13 +1,14 @@
-"""/api/sessions: the advisor's handling session (seed's routes/sessions.js)."""
+"""/api/sessions: the advisor's handling session (seed's routes/sessions.js).
+The transitions are commands (app/commands.py), shared with Socket.IO."""
 
 from __future__ import annotations
 
 from flask import Blueprint, jsonify
 
+from app import commands
 from app.auth import current_user, require
 from app.contract import operation
-from app.factory import components
-from app.ratelimit import enforce
+from app.registry import services
 from app.schemas import (
     ActiveOut,
     ClienteRef,
@@ -16,19 +17,19 @@ from app.schemas import (
     StartOut,
     StatusOut,
     SweepOut,
-    parse,
+    json_object,
 )
-from domain.errors import Forbidden, NotFound
 from domain.states import Role
 
 bp = Blueprint("sessions", __name__, url_prefix="/api/sessions")
 
 
-def _advisor() -> int:
-    user = current_user()
-    if user.role is not Role.ASESOR:
-        raise Forbidden("only an advisor (asesor) holds handling sessions")
-    return user.id
+def run(cmd: commands.Command, *, body: bool = True, **path):
+    """A command over REST: the JSON body (when the command takes one) plus the
+    path's parameters."""
+    payload = json_object() if body else {}
+    answer, status = commands.execute(cmd, current_user(), payload, path)
+    return jsonify(answer), status
 
 
 @bp.post("/start")
@@ -38,11 +39,7 @@ def _advisor() -> int:
 def start():
     """Open a client: 201 a new session, 200 (`resumed`) if you already hold it,
     409 `client_locked` (with `holder`) if another advisor won it."""
-    body = parse(ClienteRef)
-    advisor = _advisor()
-    enforce("start", str(advisor))
-    out = components().sessions.start(advisor, body.cliente_id)
-    return jsonify({**out.session, "resumed": not out.created}), 201 if out.created else 200
+    return run(commands.START)
 
 
 @bp.post("/heartbeat")
@@ -51,11 +48,7 @@ def start():
 @require()
 def heartbeat():
     """Keep your session alive: the deadline moves to now + SESSION_TIMEOUT."""
-    body = parse(ClienteRef)
-    advisor = _advisor()
-    enforce("heartbeat", str(advisor))
-    out = components().sessions.heartbeat(advisor, body.cliente_id, body.session_id)
-    return jsonify(out.session)
+    return run(commands.HEARTBEAT)
 
 
 @bp.post("/end")
@@ -64,10 +57,7 @@ def heartbeat():
 @require()
 def end():
     """End your session with a resultado; the client takes it as its state."""
-    body = parse(EndIn)
-    out = components().sessions.end(_advisor(), body.cliente_id, body.resultado, body.notas,
-                                    body.session_id)
-    return jsonify(out.session)
+    return run(commands.END)
 
 
 @bp.get("/status/<id:cliente_id>")
@@ -75,14 +65,7 @@ def end():
 @require()
 def status(cliente_id: int):
     """A client's state and live session (Redis copy and its TTL included)."""
-    view = components().sessions.status(cliente_id)
-    user = current_user()
-    session = view["session"]
-    if not user.is_gtr and view["asesor_asignado"] not in (None, user.id) and not (
-        session and session["asesor_id"] == user.id
-    ):
-        raise NotFound(f"cliente {cliente_id} not found", cliente_id=cliente_id)
-    return jsonify(view)
+    return jsonify(services().reports.status(current_user().viewer, cliente_id))
 
 
 @bp.post("/restore/<id:cliente_id>")
@@ -90,8 +73,7 @@ def status(cliente_id: int):
 @require()
 def restore(cliente_id: int):
     """Rebuild the Redis session of a client you hold (after a page refresh)."""
-    out = components().sessions.restore(_advisor(), cliente_id)
-    return jsonify(out.session)
+    return run(commands.RESTORE, body=False, cliente_id=cliente_id)
 
 
 @bp.get("/active")
@@ -100,7 +82,7 @@ def restore(cliente_id: int):
 def active():
     """Live sessions (an advisor: their own)."""
     user = current_user()
-    items = components().sessions.active(None if user.is_gtr else user.id)
+    items = services().reports.active(None if user.is_gtr else user.id)
     return jsonify({"items": items, "count": len(items)})
 
 
@@ -109,7 +91,7 @@ def active():
 @require(Role.GTR)
 def sync():
     """Run the sweep now (timeouts, orphan locks, Redis resync)."""
-    return jsonify(components().sessions.sweep())
+    return run(commands.SYNC, body=False)
 
 
 @bp.post("/release/<id:cliente_id>")
@@ -117,4 +99,4 @@ def sync():
 @require(Role.GTR)
 def release(cliente_id: int):
     """Force-release a live session: the client goes back to `no_gestionado`."""
-    return jsonify(components().sessions.release(current_user().id, cliente_id))
+    return run(commands.RELEASE, body=False, cliente_id=cliente_id)

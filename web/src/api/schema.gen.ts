@@ -636,7 +636,8 @@ export interface components {
         };
         /**
          * ClienteIn
-         * @description Checked by core.clientes.clean_row (trimmed; telefono digits and +-(). only).
+         * @description The constraints come from domain/clientes.py, whose `clean_fields` the
+         *     service also applies (trimming), exactly as for a CSV import.
          * @example {
          *       "email": "ana@example.pe",
          *       "nombre": "Ana Torres",

@@ -14,11 +14,30 @@ from pathlib import Path
 
 import requests
 
-from tests.backends import Backends, free_port
+from harness.backends import Backends, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 CELERY = [PY, "-m", "celery", "-A", "tasks.worker"]
+
+
+def system_env(backends: Backends) -> dict[str, str]:
+    """The settings of a system under test (the spawned stack and the tests'
+    in-process app alike): the chosen backends, a 3-second session timeout, a
+    1-second sweep, and a channel, key prefix and JWT secret of its own."""
+    run = uuid.uuid4().hex[:8]
+    return {
+        "APP_ENV": "test",
+        "DATABASE_URL": backends.database_url,
+        "REDIS_URL": backends.redis_url,
+        "SESSION_TIMEOUT": "3",
+        "WORKER_INTERVAL": "1000",
+        "SOCKETIO_CHANNEL": f"albru-test-{run}",
+        "KEY_PREFIX": f"albru-test-{run}",
+        "JWT_SECRET": f"test-secret-{run}-{uuid.uuid4().hex}",
+        "LOG_LEVEL": "INFO",
+        "DOTENV_PATH": "/nonexistent",
+    }
 
 
 class Stack:
@@ -27,23 +46,13 @@ class Stack:
         self.logdir = logdir
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
-        run = uuid.uuid4().hex[:8]
         self.env = {
             **os.environ,
-            "APP_ENV": "test",
-            "DATABASE_URL": backends.database_url,
-            "REDIS_URL": backends.redis_url,
-            "SESSION_TIMEOUT": "3",
-            "WORKER_INTERVAL": "1000",
+            **system_env(backends),
             "PORT": str(self.port),
             "HOST": "127.0.0.1",
-            "SOCKETIO_CHANNEL": f"albru-test-{run}",
-            "KEY_PREFIX": f"albru-test-{run}",
-            "JWT_SECRET": f"test-secret-{run}-{uuid.uuid4().hex}",
             "ASYNC_MODE": os.environ.get("TEST_ASYNC_MODE", "gevent"),
-            "LOG_LEVEL": "INFO",
             "PYTHONUNBUFFERED": "1",
-            "DOTENV_PATH": "/nonexistent",
         }
         self.env.update(overrides)
         self.procs: dict[str, subprocess.Popen] = {}

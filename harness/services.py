@@ -14,7 +14,7 @@ from pathlib import Path
 import pymysql
 import redis
 
-from tests.backends import free_port, redis_server_binary
+from harness.backends import free_port, redis_server_binary
 
 
 def _wait(check, timeout: float, what: str) -> None:

@@ -1,0 +1,92 @@
+"""One command layer under both edges. A command is declared once (its input
+model, the role it needs, its rate limit, what it runs) and REST and Socket.IO
+both call `execute`, so a heartbeat sent either way gets the same validation,
+the same auth freshness (a deactivated user is refused on the next call), the
+same per-user rate limit and the same error codes. Socket acknowledgements of
+errors carry exactly the REST error body, plus its HTTP `status`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from flask import g
+
+from app.auth import Principal, ensure_fresh
+from app.registry import services
+from app.schemas import ClienteRef, DeriveCmd, EndIn, Nothing, validate
+from core.services import Services
+from domain.errors import Forbidden
+from domain.states import Role
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    body: type  # a pydantic model of app.schemas
+    role: Role | None
+    #: the configured rate limit counted per user (Settings.rate_limit), or None
+    limit: str | None
+    run: Callable[[Services, Principal, Any], tuple[dict[str, Any], int]]
+    forbidden: str = "this needs another role"
+
+
+def execute(cmd: Command, principal: Principal, payload: Any,
+            path: dict[str, Any] | None = None) -> tuple[dict[str, Any], int]:
+    """Run `cmd` for `principal` on `payload` (a JSON object; path parameters
+    merged in): fresh user (401), validate (422), role (403), limit (429), run."""
+    ensure_fresh(principal)
+    data = dict(payload) if isinstance(payload, dict) else {}
+    data.update(path or {})
+    body = validate(cmd.body, data)
+    if cmd.role is not None and principal.role is not cmd.role:
+        raise Forbidden(cmd.forbidden)
+    svc = services()
+    if cmd.limit is not None:
+        limit = svc.settings.rate_limit(cmd.limit)
+        remaining, _ = svc.limiter.hit(cmd.limit, str(principal.id), limit)
+        if limit is not None and remaining >= 0:
+            g.rate_limit = (limit[0], remaining)  # X-RateLimit-* headers (app.http_policy)
+    return cmd.run(svc, principal, body)
+
+
+# ------------------------------------------------------------ the commands
+
+ADVISOR_ONLY = "only an advisor (asesor) holds handling sessions"
+
+
+def _start(svc: Services, user: Principal, b: ClienteRef) -> tuple[dict, int]:
+    out = svc.sessions.start(user.id, b.cliente_id)
+    return {**out.session, "resumed": not out.created}, 201 if out.created else 200
+
+
+START = Command("start", ClienteRef, Role.ASESOR, "start", _start, ADVISOR_ONLY)
+HEARTBEAT = Command(
+    "heartbeat", ClienteRef, Role.ASESOR, "heartbeat",
+    lambda svc, user, b: (svc.sessions.heartbeat(user.id, b.cliente_id, b.session_id).session,
+                          200),
+    ADVISOR_ONLY)
+END = Command(
+    "end", EndIn, Role.ASESOR, None,
+    lambda svc, user, b: (svc.sessions.end(user.id, b.cliente_id, b.resultado, b.notas,
+                                           b.session_id).session, 200),
+    ADVISOR_ONLY)
+RESTORE = Command(
+    "restore", ClienteRef, Role.ASESOR, None,
+    lambda svc, user, b: (svc.sessions.restore(user.id, b.cliente_id).session, 200),
+    ADVISOR_ONLY)
+RELEASE = Command(
+    "release", ClienteRef, Role.GTR, None,
+    lambda svc, user, b: (svc.sessions.release(user.id, b.cliente_id), 200),
+    "this needs the gtr role")
+DERIVE = Command(
+    "derive", DeriveCmd, Role.GTR, None,
+    lambda svc, user, b: (svc.clientes.derive(user.id, b.cliente_id, b.asesor_id), 200),
+    "this needs the gtr role")
+SYNC = Command("sync", Nothing, Role.GTR, None,
+               lambda svc, user, b: (svc.sweeper.sweep(), 200), "this needs the gtr role")
+
+#: What a Socket.IO client may send (event name -> command); everything else
+#: is answered `unknown_event`.
+SOCKET_COMMANDS: dict[str, Command] = {"heartbeat": HEARTBEAT}

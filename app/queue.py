@@ -1,0 +1,62 @@
+"""The Celery side of the app, as in Flask's examples/celery: the Celery app is
+built from the same Settings (celery_config.from_settings) and every task runs
+inside the Flask app context, so tasks reach the services like a request does
+(`app.registry.services()`).
+
+The web process never imports the task modules: it sends tasks by name. Only
+the worker (tasks/worker.py) imports them. So `app` does not depend on `tasks`."""
+
+from __future__ import annotations
+
+from celery import Celery, Task
+from flask import Flask
+
+import celery_config
+from core.sessions import ArmTimeout
+from core.settings import Settings
+
+EXTENSION = "celery"
+TIMEOUT_TASK = "albru.session_timeout"
+#: A send that fails (broker down) is tried once more at once, then given up:
+#: the caller (core.fallback.DeferredArms) keeps it for later. Celery's default
+#: (3 retries, 0.2 s apart) cost every start 0.6 s with Redis down.
+ARM_RETRY = {"max_retries": 1, "interval_start": 0, "interval_step": 0, "interval_max": 0}
+#: Node names a ping goes to (kombu's "pcre" matcher is re.match): all but beat's.
+NOT_BEAT = r"(?!celerybeat@)"
+
+
+def celery_init_app(app: Flask, settings: Settings) -> Celery:
+    class FlaskTask(Task):
+        def __call__(self, *args, **kwargs):
+            with app.app_context():
+                return self.run(*args, **kwargs)
+
+    celery_app = Celery(app.name, task_cls=FlaskTask)
+    celery_app.conf.update(celery_config.from_settings(settings))
+    celery_app.set_default()
+    app.extensions[EXTENSION] = celery_app
+    return celery_app
+
+
+def celery(app: Flask) -> Celery:
+    return app.extensions[EXTENSION]
+
+
+def timeout_arming(celery_app: Celery) -> ArmTimeout:
+    """How a session's countdown timeout task is sent (after its start commits,
+    on a re-arm, on a restore): by name, so the sender needs no task code."""
+
+    def arm(session_id: str, cliente_id: int, delay: float) -> None:
+        celery_app.send_task(TIMEOUT_TASK, args=(session_id, cliente_id), countdown=delay,
+                             retry_policy=ARM_RETRY)
+
+    return arm
+
+
+def ping_workers(celery_app: Celery, timeout: float = 1.0) -> list[str]:
+    """The names of the workers that answer a ping. Beat answers pings too
+    (--enable-remote-control, for its own health check) but runs no task: the
+    pattern keeps it from answering, so the first reply is a worker's."""
+    replies = celery_app.control.ping(timeout=timeout, limit=1, pattern=NOT_BEAT,
+                                      matcher="pcre") or []
+    return sorted(name for reply in replies for name in reply)

@@ -1,0 +1,126 @@
+"""Reads for screens and operators: a client's session status, live sessions,
+and the day's figures (in TIMEZONE). Nothing here changes state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import and_, func, select
+
+from core.cache import SessionCache
+from core.db import Database, db_now
+from core.models import GestionSession, User
+from core.sessions import live_session, session_view
+from core.visibility import visible_cliente
+from domain.states import SessionStatus
+from domain.visibility import Viewer
+
+ACTIVE = SessionStatus.ACTIVE.value
+
+
+class Reports:
+    def __init__(self, db: Database, cache: SessionCache) -> None:
+        self.db = db
+        self.cache = cache
+
+    def status(self, viewer: Viewer | None, cliente_id: int) -> dict[str, Any]:
+        """A client's state and live session (with the Redis copy's TTL);
+        404 for a client the viewer may not see."""
+        with self.db.transaction() as tx:
+            cliente = visible_cliente(tx, viewer, cliente_id)
+            sess, now = live_session(tx, cliente_id)
+            view = session_view(sess, now) if sess else None
+            estado, asignado = cliente.estado, cliente.asesor_asignado
+        cached = self.cache.get(cliente_id) if view else None
+        return {
+            "cliente_id": cliente_id,
+            "estado": estado,
+            "asesor_asignado": asignado,
+            "active": bool(view) and view["seconds_left"] > 0,
+            "session": view,
+            "cached": cached is not None,
+            "cache_ttl": self.cache.ttl(cliente_id) if cached else None,
+        }
+
+    def active(self, asesor_id: int | None = None) -> list[dict[str, Any]]:
+        """Live sessions, soonest deadline first (an advisor's own when asesor_id)."""
+        with self.db.transaction() as tx:
+            q = select(GestionSession, db_now()).where(GestionSession.status == ACTIVE)
+            if asesor_id is not None:
+                q = q.where(GestionSession.asesor_id == asesor_id)
+            rows = tx.execute(q.order_by(GestionSession.deadline_at)).all()
+            return [session_view(s, float(now)) for s, now in rows]
+
+    def stats(self, day_start: float) -> dict[str, Any]:
+        with self.db.transaction() as tx:
+            now = float(tx.execute(select(db_now())).scalar_one())
+            active = tx.execute(
+                select(func.count()).where(GestionSession.status == ACTIVE,
+                                           GestionSession.deadline_at > now)
+            ).scalar_one()
+            per_status = dict(
+                tx.execute(
+                    select(GestionSession.status, func.count())
+                    .where(GestionSession.started_at >= day_start)
+                    .group_by(GestionSession.status)
+                ).all()
+            )
+            ended_today = and_(GestionSession.ended_at >= day_start)
+            completed = tx.execute(
+                select(func.count(), func.avg(GestionSession.ended_at - GestionSession.started_at))
+                .where(ended_today, GestionSession.status == SessionStatus.COMPLETED.value)
+            ).one()
+            timed_out = tx.execute(
+                select(func.count()).where(
+                    ended_today, GestionSession.status == SessionStatus.TIMED_OUT.value)
+            ).scalar_one()
+            released = tx.execute(
+                select(func.count()).where(
+                    ended_today, GestionSession.status == SessionStatus.RELEASED.value)
+            ).scalar_one()
+        return {
+            "active": int(active),
+            "started_today": int(sum(per_status.values())),
+            "completed_today": int(completed[0]),
+            "timed_out_today": int(timed_out),
+            "released_today": int(released),
+            "mean_handling_seconds": round(float(completed[1]), 3) if completed[1] else None,
+            "day_start": day_start,
+            "now": now,
+        }
+
+    def stats_by_asesor(self, day_start: float) -> dict[str, Any]:
+        """The GTR board's per-advisor figures: live sessions now; completed,
+        timed out and mean handling time of the sessions ended since `day_start`.
+        One grouped query per figure, so the cost does not grow with the day."""
+        with self.db.transaction() as tx:
+            now = float(tx.execute(select(db_now())).scalar_one())
+            users = tx.execute(select(User.id, User.nombre).where(User.role == "asesor")
+                               .order_by(User.id)).all()
+            active = dict(tx.execute(
+                select(GestionSession.asesor_id, func.count())
+                .where(GestionSession.status == ACTIVE, GestionSession.deadline_at > now)
+                .group_by(GestionSession.asesor_id)).all())
+            ended = tx.execute(
+                select(GestionSession.asesor_id, GestionSession.status, func.count(),
+                       func.avg(GestionSession.ended_at - GestionSession.started_at))
+                .where(GestionSession.ended_at >= day_start)
+                .group_by(GestionSession.asesor_id, GestionSession.status)).all()
+        per: dict[int, dict[str, Any]] = {}
+        for asesor_id, status, count, mean in ended:
+            row = per.setdefault(asesor_id, {})
+            row[status] = (int(count), float(mean) if mean is not None else None)
+        items = []
+        for uid, nombre in users:
+            row = per.get(uid, {})
+            done, mean = row.get(SessionStatus.COMPLETED.value, (0, None))
+            items.append({
+                "asesor_id": uid,
+                "nombre": nombre,
+                "active": int(active.get(uid, 0)),
+                "completed_today": done,
+                "timed_out_today": row.get(SessionStatus.TIMED_OUT.value, (0, None))[0],
+                "released_today": row.get(SessionStatus.RELEASED.value, (0, None))[0],
+                "mean_handling_seconds": round(mean, 3) if mean is not None else None,
+            })
+        return {"items": items, "day_start": day_start, "now": now}

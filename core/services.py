@@ -1,0 +1,82 @@
+"""The one registry of services, built once per app from its Settings.
+
+Everything an edge (a request, a socket event, a CLI command, a task) needs is
+here and is reached one way: `app.registry.services()`. Nothing in core/ or
+domain/ reaches for it: services receive what they use when they are built."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis
+
+from core.board import board
+from core.breaker import Breaker
+from core.cache import SessionCache, make_redis
+from core.changes import Changes
+from core.clientes import ClienteService
+from core.counters import ClusterCounters, MeteredPublisher
+from core.db import Database
+from core.eventlog import EventLog
+from core.fallback import DeferredArms
+from core.publisher import Publisher
+from core.ratelimit import RateLimiter
+from core.reports import Reports
+from core.sessions import ArmTimeout, SessionService
+from core.settings import Settings
+from core.sweep import Sweeper
+from core.users import UserService
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    redis: redis.Redis
+    breaker: Breaker  # the process' one view of "is Redis up" (core.breaker)
+    publisher: MeteredPublisher
+    metrics: ClusterCounters
+    limiter: RateLimiter
+    events: EventLog
+    arms: DeferredArms  # timeout tasks waiting for the broker to come back
+    sessions: SessionService
+    sweeper: Sweeper
+    reports: Reports
+    clientes: ClienteService
+    users: UserService
+
+    @classmethod
+    def build(cls, settings: Settings, arm_timeout: ArmTimeout) -> Services:
+        """`arm_timeout` sends a session's timeout task: the queue belongs to the
+        edge (app.queue), so core never imports Celery."""
+        db = Database(settings.database_url, pool_size=settings.db_pool_size)
+        breaker = Breaker("redis", settings.redis_retry_after)
+        client = make_redis(settings.redis_url, breaker)
+        metrics = ClusterCounters(client, settings.key_prefix)
+        publisher = MeteredPublisher(
+            Publisher(settings.redis_url, settings.socketio_channel, breaker), metrics)
+        cache = SessionCache(client, settings.key_prefix)
+        changes = Changes(db, publisher)
+        arms = DeferredArms(arm_timeout, breaker)
+        sessions = SessionService(changes, cache, arms, settings.session_timeout)
+        reports = Reports(db, cache)
+        return cls(
+            settings=settings,
+            db=db,
+            redis=client,
+            breaker=breaker,
+            publisher=publisher,
+            metrics=metrics,
+            limiter=RateLimiter(client, settings.key_prefix),
+            events=EventLog(db),
+            arms=arms,
+            sessions=sessions,
+            sweeper=Sweeper(changes, sessions, reports),
+            reports=reports,
+            clientes=ClienteService(changes),
+            users=UserService(db, release=sessions.release),
+        )
+
+    def board(self, viewer=None) -> dict:
+        """The board snapshot (core.board) as far as `viewer` may see."""
+        return board(self.db, viewer)

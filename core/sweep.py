@@ -1,0 +1,166 @@
+"""Recovery and periodic work (the seed's SeguimientoWorker): time out what is
+overdue, release orphan locks, make Redis agree with MySQL, re-arm timeout
+tasks a dead worker took with it, and batch the deadlines heartbeats moved
+into one push. Safe to run anywhere, any number of times: every change goes
+through the same fenced transitions as the requests (core/sessions.py)."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import select, update
+
+from core.breaker import CircuitOpen
+from core.changes import Changes
+from core.db import db_now
+from core.models import Cliente, GestionSession
+from core.reports import Reports
+from core.sessions import ArmTimeout, SessionService
+from domain import lease
+from domain.events import Event
+from domain.states import Estado, SessionStatus
+
+log = logging.getLogger(__name__)
+
+ACTIVE = SessionStatus.ACTIVE.value
+
+
+class Sweeper:
+    def __init__(self, changes: Changes, sessions: SessionService, reports: Reports) -> None:
+        self.changes = changes
+        self.db = changes.db
+        self.sessions = sessions
+        self.reports = reports
+        self.cache = sessions.cache
+
+    def sweep(self, limit: int = 1000) -> dict[str, int]:
+        """The SeguimientoWorker: time out what is overdue, release orphan locks,
+        and make Redis agree with MySQL. Safe to run anywhere, any number of times."""
+        report = {"expired": 0, "orphans_released": 0, "redis_restored": 0, "redis_removed": 0}
+        with self.db.transaction() as tx:
+            overdue = tx.execute(
+                select(GestionSession.id)
+                .where(GestionSession.status == ACTIVE, GestionSession.deadline_at <= db_now())
+                .order_by(GestionSession.deadline_at)
+                .limit(limit)
+            ).scalars().all()
+        for sid in overdue:
+            if self.sessions.expire(sid).action == "expire":
+                report["expired"] += 1
+        report["orphans_released"] = self._release_orphans()
+        restored, removed = self._resync_cache()
+        report["redis_restored"], report["redis_removed"] = restored, removed
+        if any(report.values()):
+            log.info("sweep: %s", report)
+        return report
+
+    def arm_due(self, within: float, limit: int = 1000) -> int:
+        """Arm a timeout task for each live session whose deadline falls in the
+        next `within` s. Its own task may have died with a worker (kill -9: Redis
+        hands it back only after the visibility timeout, an hour), and the sweep
+        alone would time it out up to WORKER_INTERVAL late. A second task for a
+        session is harmless: one expires it, the other finds it ended (or, if a
+        heartbeat moved the deadline, re-arms: at worst one more pending message)."""
+        with self.db.transaction() as tx:
+            rows = tx.execute(
+                select(GestionSession.id, GestionSession.cliente_id,
+                       GestionSession.deadline_at - db_now())
+                .where(GestionSession.status == ACTIVE, GestionSession.deadline_at > db_now(),
+                       GestionSession.deadline_at <= db_now() + within)
+                .order_by(GestionSession.deadline_at)
+                .limit(limit)
+            ).all()
+        for sid, cid, left in rows:
+            self.sessions.arm(sid, cid, float(left) + lease.REARM_MARGIN)
+        return len(rows)
+
+    def _release_orphans(self) -> int:
+        """Clients marked en_gestion with no live session behind them."""
+        live = select(GestionSession.id).where(
+            GestionSession.id == Cliente.current_session_id, GestionSession.status == ACTIVE
+        )
+        with self.db.transaction() as tx:
+            orphans = tx.execute(
+                select(Cliente.id, Cliente.asesor_asignado, Cliente.current_session_id).where(
+                    Cliente.estado == Estado.EN_GESTION.value, ~live.exists()
+                )
+            ).all()
+        count = 0
+        for cid, asesor_id, sid in orphans:
+            with self.changes.begin() as ch:
+                done = ch.tx.execute(
+                    update(Cliente)
+                    .where(
+                        Cliente.id == cid,
+                        Cliente.estado == Estado.EN_GESTION.value,
+                        Cliente.current_session_id == sid
+                        if sid is not None
+                        else Cliente.current_session_id.is_(None),
+                    )
+                    .values(estado=Estado.NO_GESTIONADO.value, asesor_asignado=None,
+                            current_session_id=None, updated_at=db_now())
+                    .execution_options(synchronize_session=False)
+                ).rowcount
+                if not done:
+                    continue
+                ch.audit(cliente_id=cid, session_id=sid, actor_id=None, action="orphan_release",
+                         from_state=Estado.EN_GESTION.value, to_state=Estado.NO_GESTIONADO.value)
+                ch.push(Event.CLIENT_RETURNED_TO_GTR, rooms_asesor=asesor_id, cliente_id=cid,
+                        session_id=sid, estado=Estado.NO_GESTIONADO.value, asesor_id=None,
+                        deadline=None, ts=ch.now(), reason="orphan",
+                        previous_asesor_id=asesor_id)
+                ch.after("session cache", lambda cid=cid: self.cache.delete(cid))
+            count += 1
+        return count
+
+    def _resync_cache(self) -> tuple[int, int]:
+        try:
+            cached = self.cache.cached_ids()
+        except Exception as exc:  # noqa: BLE001 - Redis down: nothing to resync now
+            # once per outage is enough: the breaker logged it (core.breaker)
+            (log.debug if isinstance(exc, CircuitOpen) else log.warning)(
+                "sweep could not read Redis: %s", exc)
+            return 0, 0
+        sessions = self.reports.active()
+        live = {s["cliente_id"]: s for s in sessions if s["seconds_left"] > 0}
+        restored = 0
+        for cid, view in live.items():
+            if cid not in cached and self.cache.put(view, view["seconds_left"]):
+                restored += 1
+        removed = 0
+        for cid in cached - live.keys():
+            if self.cache.delete(cid):
+                removed += 1
+        return restored, removed
+
+    def push_extensions(self, since: float | None, window: float) -> tuple[int, float]:
+        """One SESSIONS_EXTENDED event with the new deadline of every live
+        session with activity after `since` (None: the last `window` seconds),
+        so GTR countdowns stay true without one push per heartbeat. Returns
+        (sessions reported, the `since` of the next call)."""
+        with self.changes.begin() as ch:
+            now = ch.now()
+            since = now - window if since is None else since
+            rows = ch.tx.execute(
+                select(GestionSession.cliente_id, GestionSession.id, GestionSession.deadline_at)
+                .where(GestionSession.status == ACTIVE,
+                       GestionSession.last_activity_at > since,
+                       GestionSession.deadline_at > now)
+                .order_by(GestionSession.cliente_id)
+            ).all()
+            if not rows:
+                return 0, now
+            ch.push(Event.SESSIONS_EXTENDED, rooms_asesor=None, cliente_id=None, estado=None,
+                    asesor_id=None, ts=now, since=since,
+                    deadlines={str(cid): deadline for cid, _, deadline in rows},
+                    sessions={str(cid): sid for cid, sid, _ in rows})
+        return len(rows), now
+
+    def rearm_live(self, arm: ArmTimeout | None = None) -> int:
+        """Arm a timeout task for every live session (after a worker lost the ones
+        it held). An extra task is harmless: it re-arms or does nothing."""
+        arm = arm or self.sessions.arm
+        live = self.reports.active()
+        for s in live:
+            arm(s["session_id"], s["cliente_id"], s["seconds_left"] + lease.REARM_MARGIN)
+        return len(live)
