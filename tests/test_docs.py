@@ -66,7 +66,6 @@ PAGES = [README, ROOT / "web" / "README.md", *sorted((ROOT / "docs").glob("*.md"
 
 #: Written on other branches of issue 13 and merged with this one; remove once
 #: both files are on main (then every link must resolve).
-PROVIDED_BY_ANOTHER_BRANCH = {"docs/deploy.md", "docs/internals.md"}
 
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
 
@@ -100,10 +99,8 @@ def test_every_relative_link_points_to_an_existing_file_and_heading():
                 continue
             path, _, fragment = target.partition("#")
             dest = (page.parent / path).resolve() if path else page
-            rel = dest.relative_to(ROOT).as_posix() if dest.is_relative_to(ROOT) else str(dest)
             if not dest.exists():
-                if rel not in PROVIDED_BY_ANOTHER_BRANCH:
-                    broken.append(f"{page.relative_to(ROOT)}: {target} (no such file)")
+                broken.append(f"{page.relative_to(ROOT)}: {target} (no such file)")
                 continue
             if fragment and dest.suffix == ".md" and fragment not in anchors(dest):
                 broken.append(f"{page.relative_to(ROOT)}: {target} (no such heading)")
@@ -113,8 +110,7 @@ def test_every_relative_link_points_to_an_existing_file_and_heading():
 def test_every_doc_is_one_hop_from_the_readme():
     linked = {(ROOT / t.partition("#")[0]).resolve() for t in links(README)
               if not re.match(r"^[a-z][a-z0-9+.-]*:", t)}
-    pages = set(PAGES[1:]) | {ROOT / "docs" / name.split("/")[-1]
-                              for name in PROVIDED_BY_ANOTHER_BRANCH}
+    pages = set(PAGES[1:])
     missing = sorted(p.relative_to(ROOT).as_posix() for p in pages if p.resolve() not in linked)
     assert not missing, f"not linked from README.md: {missing}"
 

@@ -69,7 +69,7 @@ def reviewed_versions() -> dict[str, str]:
 def pinned_versions() -> dict[str, str]:
     pins = {}
     for line in (ROOT / "requirements.txt").read_text().splitlines():
-        match = re.match(r"^([A-Za-z0-9_.-]+)==(\S+)", line)
+        match = re.match(r"^([A-Za-z0-9_.-]+)(?:\[[^\]]*\])?==(\S+)", line)
         if match:
             pins[match[1].lower()] = match[2]
     return pins
