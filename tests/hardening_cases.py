@@ -1,0 +1,64 @@
+"""Scenarios of issue 14 written once, run by the fast tier in-process
+(tests/test_hardening.py) and by the stack tier on real processes
+(tests/test_hardening_stack.py)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from tests.conftest import for_cliente
+
+QUIET = 0.5
+
+
+def emit_ack(listener: Any, event: str, *args: Any) -> Any:
+    """Send `event` with `args` and return its acknowledgement, on a real
+    python-socketio client or a Flask-SocketIO test client alike."""
+    client = listener.client
+    if hasattr(client, "tc"):  # tests.inprocess._SocketFacade
+        return client.tc.emit(event, *args, callback=True)
+    return client.call(event, args if len(args) != 1 else args[0], timeout=5)
+
+
+def assert_refused(ack: Any, event: str) -> None:
+    assert isinstance(ack, dict), ack
+    assert ack["error"] == "reserved_event" and ack["status"] == 400, ack
+    assert event in ack["message"], ack
+
+
+def forged_disconnect_does_not_escape_the_expiry_close(factory, listen) -> None:
+    """A client that emits `disconnect` used to be dropped from the token-expiry
+    check while keeping its rooms; its socket is still closed when the token expires."""
+    asesor = factory.asesor()
+    ws = listen(factory.token(asesor, expires=3))
+    ack = emit_ack(ws, "disconnect")
+    assert_refused(ack, "disconnect")
+    assert ws.client.connected
+    data, _ = ws.wait_for("auth_error", timeout=10)
+    assert data["error"] == "token_expired", data
+    end = time.time() + 5
+    while ws.client.connected and time.time() < end:
+        time.sleep(0.1)
+    assert not ws.client.connected
+
+
+def forged_connect_does_not_switch_identity(factory, api, listen) -> None:
+    """`connect` sent as an event with a GTR's token used to re-run the connect
+    handler: the advisor's socket became the GTR's (rooms and identity)."""
+    gtr, a, b = factory.gtr(), factory.asesor(), factory.asesor()
+    g = factory.token(gtr)
+    ws_g, ws_a = listen(g), listen(factory.token(a))
+    for event, args in (("connect", ({}, {"token": g})), ("connect", ({"token": g},)),
+                        ("connect_error", ({},)), ("Disconnect", ()), ("__disconnect_final", ())):
+        assert_refused(emit_ack(ws_a, event, *args), event)
+    assert ws_a.client.connected
+    to_b = factory.cliente()
+    r = api.post(f"/api/clientes/{to_b.id}/derivar", g, json={"asesor_id": b.id})
+    assert r.status_code == 200, r.text
+    ws_g.wait_for("CLIENT_DERIVED", for_cliente(to_b.id))
+    time.sleep(QUIET)
+    assert [n for n, d, _ in ws_a.events if for_cliente(to_b.id)(d)] == []
+    # still the advisor, still served: a heartbeat is answered as before
+    ack = emit_ack(ws_a, "heartbeat", {"cliente_id": to_b.id})
+    assert ack["error"] in ("no_active_session", "forbidden", "not_found"), ack

@@ -1,0 +1,118 @@
+"""Issue 14 in the fast tier (in-process, nothing spawned): health that no
+crowd can wedge, reserved socket events, bad ids, CSV import input."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from app.api.health import HealthProbe
+from app.registry import services
+from tests import hardening_cases as cases
+
+# ------------------------------------------------------------------ item 1
+
+
+def test_health_checks_run_once_for_a_crowd():
+    """50 callers at once share one run of the checks (an anonymous crowd
+    never drives the database, Redis or the broker)."""
+    runs = []
+
+    def run():
+        runs.append(1)
+        time.sleep(0.3)
+        return {"status": "ok", "checks": {}, "time": time.time()}
+
+    probe = HealthProbe(run, ttl=5.0, bound=2.0)
+    with ThreadPoolExecutor(50) as pool:
+        answers = list(pool.map(lambda _: probe.report(), range(50)))
+    assert len(runs) == 1
+    assert all(a["status"] == "ok" for a in answers)
+
+
+def test_health_answers_within_its_bound_when_a_check_hangs():
+    release = threading.Event()
+    runs = []
+
+    def run():
+        runs.append(1)
+        release.wait(30)
+        return {"status": "ok", "checks": {}, "time": time.time()}
+
+    probe = HealthProbe(run, ttl=5.0, bound=0.5, stuck=30.0)
+    try:
+        t0 = time.monotonic()
+        with ThreadPoolExecutor(20) as pool:
+            answers = list(pool.map(lambda _: probe.report(), range(20)))
+        assert time.monotonic() - t0 < 3.0
+        assert all(a["status"] == "degraded" for a in answers)
+        assert answers[0]["checks"]["workers"]["ok"] is False
+        assert len(runs) == 1  # the hung check is not piled upon
+    finally:
+        release.set()
+    time.sleep(0.1)
+    assert probe.report()["status"] == "ok"
+
+
+def test_a_start_whose_timeout_task_cannot_be_sent_still_answers(factory, api, server,
+                                                                 monkeypatch):
+    """The post-commit step (arming the timeout task) fails: the start is
+    committed and answered; the sweep is the safety net."""
+    svc = services(server.app)
+
+    def broker_refuses(*_args):
+        raise ConnectionError("the broker cannot take the timeout task")
+
+    monkeypatch.setattr(svc.sessions, "arm_timeout", broker_refuses)
+    asesor = factory.asesor()
+    token = factory.token(asesor)
+    c = factory.cliente("derivado", asesor.id)
+    r = api.post("/api/sessions/start", token, json={"cliente_id": c.id})
+    assert r.status_code == 201, r.text
+    [sess] = factory.sessions_of(c.id)
+    assert sess.status == "active" and factory.get_cliente(c.id).estado == "en_gestion"
+    hb = api.post("/api/sessions/heartbeat", token, json={"cliente_id": c.id})
+    assert hb.status_code == 200, hb.text
+
+
+def test_a_failing_after_commit_step_never_raises(db):
+    from core.changes import Changes
+
+    class Sink:
+        def publish(self, pushes):
+            raise AssertionError("nothing to publish")
+
+    ran = []
+    with Changes(db, Sink()).begin() as change:
+        change.after("a broker that refuses", lambda: 1 / 0)
+        change.after("the next step", lambda: ran.append(1))
+    assert ran == [1]
+
+
+# ------------------------------------------------------------------ item 7
+
+
+def test_reserved_disconnect_event_is_refused_and_expiry_still_closes(factory, listen):
+    cases.forged_disconnect_does_not_escape_the_expiry_close(factory, listen)
+
+
+def test_reserved_connect_event_does_not_switch_identity(factory, api, listen):
+    cases.forged_connect_does_not_switch_identity(factory, api, listen)
+
+
+@pytest.mark.parametrize("name", ["connect", "disconnect", "connect_error", "CONNECT",
+                                  "disconnecting", "__disconnect_final", "newListener"])
+def test_reserved_names(name):
+    from app.sockets import is_reserved
+
+    assert is_reserved(name)
+
+
+@pytest.mark.parametrize("name", ["heartbeat", "join", "connected_users", "message"])
+def test_ordinary_names(name):
+    from app.sockets import is_reserved
+
+    assert not is_reserved(name)
