@@ -62,3 +62,13 @@ def forged_connect_does_not_switch_identity(factory, api, listen) -> None:
     # still the advisor, still served: a heartbeat is answered as before
     ack = emit_ack(ws_a, "heartbeat", {"cliente_id": to_b.id})
     assert ack["error"] in ("no_active_session", "forbidden", "not_found"), ack
+
+
+def huge_socket_id_is_a_validation_error(factory, listen) -> None:
+    asesor = factory.asesor()
+    ws = listen(factory.token(asesor))
+    for bad in (2**63, 2**64 + 5, 10**40):
+        ack = emit_ack(ws, "heartbeat", {"cliente_id": bad})
+        assert ack["error"] == "validation_error" and ack["status"] == 422, ack
+        assert ack["field"] == "cliente_id", ack
+    assert ws.client.connected

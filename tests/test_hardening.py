@@ -116,3 +116,53 @@ def test_ordinary_names(name):
     from app.sockets import is_reserved
 
     assert not is_reserved(name)
+
+
+# ------------------------------------------------------------------ item 14
+
+HUGE_SUBS = [str(2**63), str(2**64), "9" * 40, "007", "-3", "0", " 5", "5.0"]
+
+
+@pytest.mark.parametrize("sub", HUGE_SUBS)
+def test_a_token_whose_sub_is_no_user_id_is_invalid(sub):
+    """A `sub` >= 2^63 reached the database (500 on SQLite): refused before."""
+    import jwt
+
+    from app.auth import ALGORITHM, InvalidToken, decode_token
+
+    token = jwt.encode({"sub": sub, "role": "asesor", "exp": int(time.time()) + 600},
+                       "s" * 32, algorithm=ALGORITHM)
+    with pytest.raises(InvalidToken):
+        decode_token(token, "s" * 32)
+
+
+def test_a_token_with_a_huge_sub_is_a_401(api, factory):
+    import jwt
+
+    from app.auth import ALGORITHM
+
+    token = jwt.encode({"sub": str(2**63), "role": "gtr", "exp": int(time.time()) + 600},
+                       factory.secret, algorithm=ALGORITHM)
+    r = api.get("/api/clientes", token)
+    assert r.status_code == 401, r.text
+    assert r.json() == {"error": "invalid_token", "message": "the token is not valid"}
+
+
+def test_path_ids_with_leading_zeros_are_not_found(api, factory):
+    gtr = factory.gtr()
+    g = factory.token(gtr)
+    c = factory.cliente()
+    assert api.get(f"/api/clientes/{c.id}", g).status_code == 200
+    for path in (f"/api/clientes/0{c.id}", f"/api/clientes/00{c.id}",
+                 f"/api/sessions/status/0{c.id}", f"/api/clientes/+{c.id}"):
+        r = api.get(path, g)
+        assert r.status_code == 404, (path, r.text)
+        assert r.json()["error"] == "not_found", r.text
+    before = factory.snapshot(c.id)
+    r = api.post(f"/api/sessions/release/0{c.id}", g)
+    assert r.status_code == 404 and r.json()["error"] == "not_found", r.text
+    assert factory.snapshot(c.id) == before
+
+
+def test_socket_heartbeat_with_a_huge_id_is_a_validation_error(factory, listen):
+    cases.huge_socket_id_is_a_validation_error(factory, listen)

@@ -76,3 +76,21 @@ def test_reserved_disconnect_event_is_refused_and_expiry_still_closes(factory, l
 
 def test_reserved_connect_event_does_not_switch_identity(factory, api, listen):
     cases.forged_connect_does_not_switch_identity(factory, api, listen)
+
+
+# ------------------------------------------------------------------ item 14
+
+
+def test_socket_heartbeat_with_a_huge_id_is_a_validation_error(factory, listen):
+    cases.huge_socket_id_is_a_validation_error(factory, listen)
+
+
+def test_a_url_over_8_kib_is_a_json_414(factory, stack):
+    token = factory.token(factory.gtr())
+    r = requests.get(f"{stack.base_url}/api/clientes", params={"q": "x" * 9000},
+                     headers={"Authorization": f"Bearer {token}"}, timeout=15)
+    assert r.status_code == 414, r.text
+    assert r.headers["Content-Type"].startswith("application/json"), r.headers
+    assert r.json()["error"] == "uri_too_long" and r.json()["message"], r.text
+    # the process still serves
+    assert requests.get(f"{stack.base_url}/api/health?live=1", timeout=5).status_code == 200
