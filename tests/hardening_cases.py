@@ -72,3 +72,50 @@ def huge_socket_id_is_a_validation_error(factory, listen) -> None:
         assert ack["error"] == "validation_error" and ack["status"] == 422, ack
         assert ack["field"] == "cliente_id", ack
     assert ws.client.connected
+
+
+# CSV import (item 13): (text, line named) of files that must be a 422
+BAD_CSV = {
+    "unterminated-quote": ("nombre,telefono,notas\nAna,+51 900 1,\"call back\n"
+                           "Luis,+51 900 2,ok\nRosa,+51 900 3,\n", 2),
+    "text-after-quote": ("nombre,telefono,notas\nAna,+51 900 1,\"a\"b\n", 2),
+    "huge-field": ("nombre,telefono,notas\nAna,+51 900 1,ok\nLuis,+51 900 2,"
+                   + "x" * 131_073 + "\n", 3),
+    "nul-byte": ("nombre,telefono\nAna,+51 900 1\nLu\x00is,+51 900 2\n", 3),
+    "nul-cr-lines": ("nombre,telefono\rAna,+51 900 1\rLuis,+51\x00 900 2\r", 3),
+}
+
+
+def count_clientes(factory) -> int:
+    from sqlalchemy import func, select
+
+    from core.models import Cliente
+
+    with factory.db.transaction() as tx:
+        return tx.execute(select(func.count()).select_from(Cliente)).scalar_one()
+
+
+def bad_csv_is_a_422_naming_the_line(factory, api, name: str) -> None:
+    text, line = BAD_CSV[name]
+    g = factory.token(factory.gtr())
+    before = count_clientes(factory)
+    r = api.post("/api/clientes/import", g,
+                 files={"file": ("c.csv", text.encode(), "text/csv")})
+    assert r.status_code == 422, r.text[:300]
+    body = r.json()
+    assert body["error"] == "validation_error", body
+    assert body["line"] == line and f"line {line}" in body["message"], body
+    assert count_clientes(factory) == before
+
+
+def cr_only_csv_is_imported(factory, api) -> None:
+    text = ("nombre,telefono,notas\rAna,+51 900 1,\"two\rlines\"\r"
+            "Luis,+51 900 2,\r\rRosa,+51 900 3,x\r")
+    g = factory.token(factory.gtr())
+    r = api.post("/api/clientes/import", g, data=text.encode(),
+                 headers={"Content-Type": "text/csv; charset=utf-8"})
+    assert r.status_code == 201, r.text
+    rows = [factory.get_cliente(i) for i in r.json()["ids"]]
+    assert [(c.nombre, c.telefono, c.notas) for c in rows] == [
+        ("Ana", "+51 900 1", "two\rlines"), ("Luis", "+51 900 2", None),
+        ("Rosa", "+51 900 3", "x")]

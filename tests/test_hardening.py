@@ -166,3 +166,40 @@ def test_path_ids_with_leading_zeros_are_not_found(api, factory):
 
 def test_socket_heartbeat_with_a_huge_id_is_a_validation_error(factory, listen):
     cases.huge_socket_id_is_a_validation_error(factory, listen)
+
+
+# ------------------------------------------------------------------ item 13
+
+
+@pytest.mark.parametrize("name", sorted(cases.BAD_CSV))
+def test_bad_csv_is_a_422_naming_the_line(factory, api, name):
+    cases.bad_csv_is_a_422_naming_the_line(factory, api, name)
+
+
+def test_cr_only_csv_is_imported(factory, api):
+    cases.cr_only_csv_is_imported(factory, api)
+
+
+def test_a_nul_byte_is_refused_by_the_rest_create_too(factory, api):
+    g = factory.token(factory.gtr())
+    r = api.post("/api/clientes", g, json={"nombre": "A\x00na", "telefono": "+51 900 1"})
+    assert r.status_code == 422, r.text
+    assert r.json()["field"] == "nombre", r.text
+
+
+def test_formula_leading_values_are_stored_as_typed_and_neutralised_for_export(factory, api):
+    from domain.clientes import spreadsheet_safe
+
+    g = factory.token(factory.gtr())
+    text = ("nombre,telefono,email,documento,notas\n"
+            "=HYPERLINK(\"http://x\"),+51 900 1,@evil,-1,+cmd|' /C calc'!A0\n")
+    r = api.post("/api/clientes/import", g, files={"file": ("c.csv", text.encode(), "text/csv")})
+    assert r.status_code == 201, r.text
+    [cid] = r.json()["ids"]
+    c = factory.get_cliente(cid)
+    assert (c.nombre, c.telefono, c.email, c.documento, c.notas) == (
+        '=HYPERLINK("http://x")', "+51 900 1", "@evil", "-1", "+cmd|' /C calc'!A0")
+    assert [spreadsheet_safe(v) for v in (c.nombre, c.telefono, c.email, c.documento)] == [
+        '\'=HYPERLINK("http://x")', "'+51 900 1", "'@evil", "'-1"]
+    assert spreadsheet_safe("Ana") == "Ana" and spreadsheet_safe(None) is None
+    assert spreadsheet_safe("\tx") == "'\tx"

@@ -94,3 +94,15 @@ def test_a_url_over_8_kib_is_a_json_414(factory, stack):
     assert r.json()["error"] == "uri_too_long" and r.json()["message"], r.text
     # the process still serves
     assert requests.get(f"{stack.base_url}/api/health?live=1", timeout=5).status_code == 200
+
+
+# ------------------------------------------------------------------ item 13
+
+
+@pytest.mark.parametrize("name", ["unterminated-quote", "huge-field", "nul-byte"])
+def test_bad_csv_is_a_422_naming_the_line(factory, api, name):
+    cases.bad_csv_is_a_422_naming_the_line(factory, api, name)
+
+
+def test_cr_only_csv_is_imported(factory, api):
+    cases.cr_only_csv_is_imported(factory, api)
