@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +20,9 @@ from domain.states import Role
 from domain.visibility import Viewer
 
 ALGORITHM = "HS256"
+#: A token's `sub`: a user id as issue_token writes it (1 .. 2^31-1, canonical).
+ID_CLAIM = re.compile(r"[1-9][0-9]{0,9}")
+MAX_ID = 2_147_483_647
 class TokenExpired(Unauthorized):
     code = "token_expired"
 
@@ -65,8 +69,11 @@ def decode_token(token: str | None, secret: str) -> Principal:
     try:
         claims = jwt.decode(token, secret, algorithms=[ALGORITHM],
                             options={"require": ["exp", "sub", "role"]})
+        sub = claims["sub"]
+        if not isinstance(sub, str) or not ID_CLAIM.fullmatch(sub) or int(sub) > MAX_ID:
+            raise ValueError("sub is not a user id")  # e.g. >= 2^63: never sent to the database
         return Principal(
-            id=int(claims["sub"]),
+            id=int(sub),
             role=Role(claims["role"]),
             username=str(claims.get("username", "")),
             nombre=str(claims.get("nombre", "")),

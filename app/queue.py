@@ -53,10 +53,26 @@ def timeout_arming(celery_app: Celery) -> ArmTimeout:
     return arm
 
 
+#: Bounds of the worker check's own broker connection (seconds).
+PING_SOCKET_TIMEOUT = 2.0
+
+
 def ping_workers(celery_app: Celery, timeout: float = 1.0) -> list[str]:
     """The names of the workers that answer a ping. Beat answers pings too
     (--enable-remote-control, for its own health check) but runs no task: the
-    pattern keeps it from answering, so the first reply is a worker's."""
-    replies = celery_app.control.ping(timeout=timeout, limit=1, pattern=NOT_BEAT,
-                                      matcher="pcre") or []
+    pattern keeps it from answering, so the first reply is a worker's.
+
+    The ping uses a connection and a producer of its own, never the app's
+    broker pool: `control.ping()` holds a pooled connection while it waits for
+    a producer from the same pool, so ten at once deadlocked the process (and
+    every start after them). Its socket is bounded too."""
+    options = dict(celery_app.conf.broker_transport_options or {})
+    options.update(socket_timeout=PING_SOCKET_TIMEOUT,
+                   socket_connect_timeout=PING_SOCKET_TIMEOUT)
+    with celery_app.connection_for_write(transport_options=options) as conn:
+        conn.ensure_connection(max_retries=1, timeout=PING_SOCKET_TIMEOUT)
+        mailbox = celery_app.control.mailbox(conn)
+        mailbox._producer_pool = None  # a Producer on this connection, not the pool's
+        replies = mailbox._broadcast("ping", {}, None, reply=True, timeout=timeout, limit=1,
+                                     pattern=NOT_BEAT, matcher="pcre") or []
     return sorted(name for reply in replies for name in reply)

@@ -88,6 +88,9 @@ def main() -> None:
         import eventlet
 
         eventlet.monkey_patch()
+        import eventlet.wsgi
+
+        eventlet.wsgi.RESPONSE_414 = URI_TOO_LONG  # read at call time: JSON, not an empty 414
     elif settings.async_mode == "gevent":
         from gevent import monkey
 
@@ -107,6 +110,15 @@ def main() -> None:
                  allow_unsafe_werkzeug=settings.async_mode == "threading")
 
 
+#: What the WSGI server answers itself (the app never sees the request) when a
+#: request line is longer than it reads (8 KiB): the API's JSON error shape.
+_TOO_LONG_BODY = (b'{"error":"uri_too_long","message":"the request line is longer than '
+                  b'8192 bytes"}')
+URI_TOO_LONG = (b"HTTP/1.1 414 Request-URI Too Long\r\nConnection: close\r\n"
+                b"Content-Type: application/json\r\nContent-Length: "
+                + str(len(_TOO_LONG_BODY)).encode() + b"\r\n\r\n" + _TOO_LONG_BODY)
+
+
 def serve_gevent(app, host: str, port: int) -> None:
     """gevent's pywsgi, with TCP_NODELAY on every connection. Without it a
     response written in two pieces waits for the client's delayed ACK: we
@@ -118,6 +130,12 @@ def serve_gevent(app, host: str, port: int) -> None:
     from app.sockets import socketio
 
     class Handler(pywsgi.WSGIHandler):
+        def handle_one_request(self):
+            result = super().handle_one_request()
+            if isinstance(result, tuple) and str(result[0]) == "414":
+                return ("414", URI_TOO_LONG)
+            return result
+
         def run_application(self):
             super().run_application()
             if self.environ.get("HTTP_UPGRADE", "").lower() == "websocket":

@@ -18,6 +18,7 @@ from typing import Any
 
 from flask import Flask, current_app, g, request
 from flask_socketio import ConnectionRefusedError, SocketIO, join_room  # noqa: A004
+from socketio import packet as socketio_packet
 
 from app.auth import InvalidToken, Principal, TokenExpired, authenticate
 from app.commands import SOCKET_COMMANDS, execute
@@ -73,7 +74,58 @@ def init_socketio(app: Flask, settings: Settings, services: Services) -> Hub:
         ping_timeout=settings.ping_timeout,
         json=None,
     )
+    guard_reserved_events(socketio.server)
     return state
+
+
+#: Names of the Socket.IO lifecycle (and the JS client's reserved names). The
+#: server fires them itself; a client that sent one would otherwise run their
+#: handlers: `disconnect` took it off the token-expiry close while it kept its
+#: rooms, `connect` with another user's token switched the socket's identity.
+RESERVED_EVENTS = frozenset({
+    "connect", "connect_error", "disconnect", "disconnecting", "error",
+    "newListener", "removeListener", "ping", "pong", "reconnect", "reconnect_attempt",
+    "reconnect_error", "reconnect_failed",
+})
+_RESERVED_FOLDED = frozenset(e.casefold() for e in RESERVED_EVENTS)
+
+
+def is_reserved(event: Any) -> bool:
+    """A lifecycle name, or one dressed like it (any case, `__` internals)."""
+    if not isinstance(event, str):
+        return True  # not even a name: refused alike
+    name = event.strip()
+    return name.casefold() in _RESERVED_FOLDED or name.startswith("__")
+
+
+def reserved_refusal(event: Any) -> dict[str, Any]:
+    return {"error": "reserved_event", "status": 400,
+            "message": f"{str(event)[:64]!r} is a reserved event name; a client may not send it"}
+
+
+def guard_reserved_events(server: Any) -> None:
+    """Refuse, before any handler runs, a client event named like a lifecycle
+    event: an error acknowledgement (when one is asked for), nothing changed.
+    python-socketio routes a client's EVENT packet named "connect" or
+    "disconnect" to those handlers; this is the one place all events enter."""
+    if server is None or getattr(server, "_albru_guarded", False):
+        return
+    handle = server._handle_event
+
+    def guarded(eio_sid: str, namespace: str | None, id: Any, data: Any) -> Any:
+        event = data[0] if isinstance(data, list) and data else None
+        if not is_reserved(event):
+            return handle(eio_sid, namespace, id, data)
+        namespace = namespace or "/"
+        sid = server.manager.sid_from_eio_sid(eio_sid, namespace)
+        log.warning("refused reserved event %r from %s", str(event)[:64], sid)
+        if id is not None and server.manager.is_connected(sid, namespace):
+            server._send_packet(eio_sid, server.packet_class(
+                socketio_packet.ACK, namespace=namespace, id=id, data=[reserved_refusal(event)]))
+        return None
+
+    server._handle_event = guarded
+    server._albru_guarded = True
 
 
 def origin_checker(allowed: tuple[str, ...]):

@@ -40,6 +40,23 @@ def cliente_view(c: Cliente) -> dict[str, Any]:
     }
 
 
+def _line_of(text: str, index: int) -> int:
+    """The 1-based line of `text[index]` (LF, CRLF or CR line ends)."""
+    return len(text[:index].replace("\r\n", "\n").replace("\r", "\n").split("\n"))
+
+
+def _csv_problem(exc: csv.Error) -> str:
+    """The csv module's complaint, in the API's words."""
+    text = str(exc)
+    if "unexpected end of data" in text:
+        return "a quoted field is never closed (a \" opened here has no closing \")"
+    if "field larger than field limit" in text:
+        return f"a field is longer than {csv.field_size_limit()} characters"
+    if "expected after" in text:
+        return "text after a closing quote (write a quote inside a field as \"\")"
+    return f"not valid CSV ({text[:120]})"
+
+
 class ClienteService:
     def __init__(self, changes: Changes) -> None:
         self.changes = changes
@@ -80,9 +97,24 @@ class ClienteService:
         return self._create_many(actor_id, [data], action="create")[0]
 
     def import_csv(self, actor_id: int, text: str) -> list[dict[str, Any]]:
-        """All or nothing: one bad line rejects the file, naming line and field."""
-        reader = csv.DictReader(io.StringIO(text))
-        header = [h.strip().lower() for h in (reader.fieldnames or [])]
+        """All or nothing: one bad line rejects the file, naming line and field.
+        Strict CSV: a quote never closed (which would fold the next lines into
+        one client's field), text after a closing quote, a field over the CSV
+        limit or a NUL byte is a 422 naming its line. Lines may end in LF,
+        CRLF or CR alone."""
+        nul = text.find("\x00")
+        if nul >= 0:
+            line_no = _line_of(text, nul)
+            raise ValidationFailed(f"line {line_no} contains a NUL byte", field="file",
+                                   line=line_no)
+        # newline="": the csv module splits \n, \r\n and \r itself, and keeps
+        # newlines inside quoted fields (the default split on \n only: 500 on CR)
+        reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
+        try:
+            fieldnames = reader.fieldnames
+        except csv.Error as exc:
+            raise ValidationFailed(f"line 1: {_csv_problem(exc)}", field="file", line=1) from None
+        header = [h.strip().lower() for h in (fieldnames or [])]
         if not header:
             raise ValidationFailed("the CSV file is empty", field="file")
         missing = [c for c in ("nombre", "telefono") if c not in header]
@@ -95,7 +127,15 @@ class ClienteService:
                                    expected=list(CSV_COLUMNS))
         reader.fieldnames = header
         rows: list[dict[str, Any]] = []
-        for raw in reader:
+        while True:
+            first_line = reader.line_num + 1  # where the next record starts
+            try:
+                raw = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                raise ValidationFailed(f"line {first_line}: {_csv_problem(exc)}", field="file",
+                                       line=first_line) from None
             line_no = reader.line_num  # blank lines are skipped, so count as the file does
             if None in raw:
                 raise ValidationFailed(f"line {line_no} has too many values", field="file",

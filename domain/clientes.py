@@ -33,6 +33,8 @@ def clean_fields(row: dict[str, Any]) -> dict[str, Any]:
             continue
         if not isinstance(value, str):
             raise ValidationFailed(f"{name} must be a string", field=name)
+        if "\x00" in value:
+            raise ValidationFailed(f"{name} contains a NUL byte", field=name)
         value = value.strip()
         if len(value) > limit:
             raise ValidationFailed(f"{name} is longer than {limit} characters", field=name)
@@ -42,3 +44,22 @@ def clean_fields(row: dict[str, Any]) -> dict[str, Any]:
     if out["email"] is not None and not _EMAIL.search(out["email"]):
         raise ValidationFailed("email is not an address", field="email")
     return out
+
+
+#: A spreadsheet reads a cell starting with one of these as a formula (CSV
+#: injection: `=HYPERLINK(...)`, `@SUM(...)`, `+cmd|...`).
+FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: str | None) -> str | None:
+    """A field as it must be written to any CSV or spreadsheet export.
+
+    The choice: values are stored as typed (a phone `+51 987 654 321` and a
+    note `- called twice` legitimately start with `+` or `-`; refusing them
+    would refuse real data, and the API returns JSON, which no spreadsheet
+    evaluates), and every export neutralises them here: a value whose first
+    character is a formula lead gets a leading `'`, which spreadsheets show
+    as text and do not evaluate."""
+    if value and value.startswith(FORMULA_LEADS):
+        return "'" + value
+    return value

@@ -15,7 +15,10 @@ _SESSION_ENDPOINTS = {"sessions.start", "sessions.heartbeat", "sessions.end",
 
 
 class IdConverter(IntegerConverter):
-    """A row id in a path: 1 .. 2^31-1, else 404 (no database ever sees it)."""
+    """A row id in a path: 1 .. 2^31-1 written canonically (no sign, no leading
+    zero: `/api/clientes/007` is not client 7), else 404 (no database ever sees it)."""
+
+    regex = r"[1-9][0-9]{0,9}"
 
     def __init__(self, url_map, *args, **kwargs) -> None:
         super().__init__(url_map, min=1, max=2_147_483_647)
