@@ -568,6 +568,35 @@ def test_flask_migrate_takes_a_plain_schema_target():
 # ---------------------------------------------------------------- the list
 
 
+def test_socketio_server_event_entry_point_we_guard():
+    assert params(socketio.Server._handle_event) == ["self", "eio_sid", "namespace", "id", "data"]
+    server = socketio.Server()
+    assert callable(server._send_packet) and server.packet_class is not None
+    assert callable(server.manager.sid_from_eio_sid) and callable(server.manager.is_connected)
+    # the event name is data[0]; the handler runs after this entry point
+    assert "data[0]" in source(socketio.Server._handle_event)
+    assert "_handle_event_internal" in source(socketio.Server._handle_event)
+
+
+def test_gevent_answers_an_overlong_request_line_from_handle_one_request():
+    from gevent import pywsgi
+
+    body = source(pywsgi.WSGIHandler.handle_one_request)
+    assert "414" in body and "return" in body
+
+
+def test_eventlet_reads_response_414_at_call_time():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import eventlet.wsgi
+
+    assert isinstance(eventlet.wsgi.RESPONSE_414, bytes)
+    # used by name inside the server's code, not copied at import
+    assert re.search(r"\bRESPONSE_414\b", inspect.getsource(eventlet.wsgi.HttpProtocol))
+
+
 def test_docs_internals_lists_exactly_these_tests():
     listed = set(re.findall(r"`(test_\w+)`", DOC.read_text()))
     here = {name for name, obj in globals().items()
