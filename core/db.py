@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import ParamSpec, TypeVar
 
 from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -14,6 +19,56 @@ from sqlalchemy.sql.expression import FunctionElement
 from sqlalchemy.types import Float
 
 from domain.errors import Unavailable
+
+log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+#: MariaDB/MySQL errors after which the whole transaction was rolled back and
+#: may simply run again: an ordinary overlap, not an outage.
+RETRYABLE = {1205: "lock wait timeout", 1213: "deadlock"}
+#: How many times `retrying` runs a unit of work that keeps meeting them.
+RETRY_ATTEMPTS = 5
+#: Jitter of the pause between attempts: uniform in [0, RETRY_PAUSE * 2^attempt) s.
+RETRY_PAUSE = 0.01
+
+
+class Contended(Unavailable):
+    """A deadlock (1213) or lock wait timeout (1205): the transaction was rolled
+    back as a whole. `retrying` runs the unit of work again; only when every
+    attempt meets one does the caller get 503."""
+
+
+def _driver_code(exc: DBAPIError) -> int | None:
+    args = getattr(exc.orig, "args", None) or ()
+    return args[0] if args and isinstance(args[0], int) else None
+
+
+def retrying(fn: Callable[P, R]) -> Callable[P, R]:
+    """Run a unit of work (one `Database.transaction`, its post-commit steps
+    after it) again when its transaction is rolled back by a deadlock or lock
+    wait timeout: at most RETRY_ATTEMPTS times, with a jittered pause. The
+    post-commit steps and pushes run once, after the attempt that committed
+    (a rolled-back attempt never reaches them)."""
+
+    @functools.wraps(fn)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        attempt = 1
+        while True:
+            try:
+                return fn(*args, **kwargs)
+            except Contended as exc:
+                if attempt >= RETRY_ATTEMPTS:
+                    log.warning("%s: gave up after %d attempts: %s", fn.__qualname__,
+                                attempt, exc.message)
+                    raise
+                log.info("%s: %s, attempt %d, running it again", fn.__qualname__,
+                         exc.message, attempt)
+                time.sleep(random.uniform(0, RETRY_PAUSE * 2 ** attempt))
+                attempt += 1
+
+    return run
 
 
 class db_now(FunctionElement):  # noqa: N801 - reads like SQL in queries
@@ -75,17 +130,26 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """One unit of work: commit on success, roll back on any error. A lost
-        connection becomes `Unavailable` (503), never a half-written change."""
+        connection becomes `Unavailable` (503), never a half-written change; a
+        deadlock or lock wait timeout becomes `Contended` (see `retrying`). The
+        driver's message is logged, never put in an answer."""
         try:
             with self._sessions() as session, session.begin():
                 yield session
         except PoolTimeout as exc:
             # Every pooled connection busy for pool_timeout s (an overloaded
             # process): 503, so clients retry, instead of an unhandled 500.
-            raise Unavailable("database busy: no free connection", reason=str(exc)[:200]) from exc
+            log.warning("database busy: %s", str(exc)[:300])
+            raise Unavailable("database busy: no free connection") from exc
         except (OperationalError, DBAPIError) as exc:
+            code = _driver_code(exc)
+            if code in RETRYABLE:
+                log.info("transaction rolled back by a %s: %s", RETRYABLE[code],
+                         str(exc.orig)[:300])
+                raise Contended("database unavailable") from exc
             if isinstance(exc, OperationalError) or exc.connection_invalidated:
-                raise Unavailable("database unavailable", reason=str(exc.orig)[:200]) from exc
+                log.warning("database unavailable: %s", str(exc.orig)[:300])
+                raise Unavailable("database unavailable") from exc
             raise
 
     def now(self) -> float:

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from core.cache import SessionCache
 from core.changes import Change, Changes
-from core.db import db_now
+from core.db import db_now, retrying
 from core.models import Cliente, GestionSession, User
 from core.visibility import visible_cliente
 from domain import lease
@@ -153,6 +153,7 @@ class SessionService:
 
     # -------------------------------------------------------- transitions
 
+    @retrying
     def start(self, asesor_id: int, cliente_id: int) -> Outcome:
         """Open a client: exactly one advisor wins a race, the others learn who."""
         sid = uuid.uuid4().hex
@@ -214,6 +215,7 @@ class SessionService:
                 estado=cliente.estado)
         raise InvalidState("the client changed while opening it; retry")  # pragma: no cover
 
+    @retrying
     def heartbeat(self, asesor_id: int, cliente_id: int, session_id: str | None = None) -> Outcome:
         """Push the deadline forward. A session past its deadline is dead: no revival.
 
@@ -239,8 +241,7 @@ class SessionService:
         """Activity on a client the advisor holds counts as a heartbeat (the seed's
         activity tracker). Silent when there is nothing to extend."""
         try:
-            with self.db.transaction() as tx:
-                done = self._extend(tx, asesor_id, cliente_id, None, heartbeat=False)
+            done = self._touch(asesor_id, cliente_id)
         except Exception as exc:  # noqa: BLE001 - activity tracking is best effort
             log.warning("activity touch failed for cliente %s: %s", cliente_id, exc)
             return False
@@ -248,6 +249,12 @@ class SessionService:
             self.cache.extend(cliente_id, self.timeout)
         return bool(done)
 
+    @retrying
+    def _touch(self, asesor_id: int, cliente_id: int) -> int:
+        with self.db.transaction() as tx:
+            return self._extend(tx, asesor_id, cliente_id, None, heartbeat=False)
+
+    @retrying
     def end(self, asesor_id: int, cliente_id: int, resultado: Resultado,
             notas: str | None = None, session_id: str | None = None) -> Outcome:
         with self.changes.begin() as ch:
@@ -285,6 +292,7 @@ class SessionService:
             ch.after("session cache", lambda: self.cache.delete(cliente_id))
         return Outcome(view, pushes=ch.pushes)
 
+    @retrying
     def expire(self, session_id: str) -> lease.TimeoutDecision:
         """What a timeout task runs: expire if the deadline has come (by the
         database clock), else say how long to wait. Duplicates are no-ops."""
@@ -308,6 +316,7 @@ class SessionService:
                                             deadline=sess.deadline_at, now=ch.now())
         return decision
 
+    @retrying
     def release(self, actor_id: int | None, cliente_id: int) -> dict[str, Any]:
         """GTR takes a client back from a live session (force-release)."""
         with self.changes.begin() as ch:
