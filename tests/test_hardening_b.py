@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import func, select, update
 
+from app.registry import services
 from bench.invariants import check
 from core.models import AuditEntry, Cliente, EventCounter, GestionSession
 
@@ -138,3 +139,26 @@ def test_a_503_never_carries_the_driver_message(factory, api, server, db, monkey
     [sess] = factory.sessions_of(c.id)
     assert sess.status == "active"  # nothing half-written
     _assert_clients_consistent(db, [c.id], {sid})
+
+
+# ----------------------------------------------------------------- item 12
+
+
+def test_activity_does_not_extend_a_session_past_the_heartbeat_limit(factory, api, server, rds):
+    """Once the advisor's heartbeats are refused (429), reading the client
+    must not move the deadline either: activity counts against the same limit."""
+    svc = services(server.app)
+    asesor = factory.asesor()
+    token = factory.token(asesor)
+    c = factory.cliente("derivado", asesor.id)
+    assert api.post("/api/sessions/start", token, json={"cliente_id": c.id}).status_code == 201
+    count, window = svc.settings.rate_limit("heartbeat")
+    rds.set(f"{svc.settings.key_prefix}:rl:heartbeat:{asesor.id}", count, px=window * 1000)
+    hb = api.post("/api/sessions/heartbeat", token, json={"cliente_id": c.id})
+    assert hb.status_code == 429, hb.text
+    [before] = factory.sessions_of(c.id)
+    for _ in range(20):
+        assert api.get(f"/api/clientes/{c.id}", token).status_code == 200
+    [after] = factory.sessions_of(c.id)
+    assert after.deadline_at == before.deadline_at
+    assert after.last_activity_at == before.last_activity_at

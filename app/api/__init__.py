@@ -6,6 +6,7 @@ from flask import Flask, g, request
 from werkzeug.routing import IntegerConverter
 
 from app.registry import services
+from core.ratelimit import RateLimited
 from core.settings import Settings
 from domain.states import Role
 
@@ -36,7 +37,10 @@ def register_blueprints(app: Flask, settings: Settings) -> None:
     @app.after_request
     def activity_tracker(response):
         """Any successful call of an advisor about a client they hold keeps the
-        session alive, as the seed's activityTracker middleware did."""
+        session alive, as the seed's activityTracker middleware did. Each such
+        extension counts against the advisor's heartbeat limit (it is a
+        heartbeat by other means): past the limit the call is answered but
+        the deadline does not move."""
         principal = g.get("principal")
         cliente_id = (request.view_args or {}).get("cliente_id")
         if (
@@ -46,5 +50,11 @@ def register_blueprints(app: Flask, settings: Settings) -> None:
             and response.status_code < 400
             and request.endpoint not in _SESSION_ENDPOINTS
         ):
-            services().sessions.touch(principal.id, cliente_id)
+            svc = services()
+            try:
+                svc.limiter.hit("heartbeat", str(principal.id),
+                                svc.settings.rate_limit("heartbeat"))
+            except RateLimited:
+                return response
+            svc.sessions.touch(principal.id, cliente_id)
         return response
