@@ -20,6 +20,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import redis
 import socketio
 
 from core.breaker import Breaker, redis_options
@@ -64,6 +65,9 @@ class OrderedRedisManager(socketio.RedisManager):
                  breaker: Breaker | None = None) -> None:
         super().__init__(url, channel=channel, write_only=False,
                          redis_options=redis_options(breaker, read_timeout=None))
+        #: publishing (an emit of this process) is bounded like every Redis call;
+        #: only the listener may wait forever for the next message
+        self._publish_options = redis_options(breaker)
         self.events = events
         self.stats = DeliveryStats()
         self.last: int | None = None  # highest seq handed to this process' rooms
@@ -78,6 +82,12 @@ class OrderedRedisManager(socketio.RedisManager):
             log.warning("event log unreadable at start: %s", exc)
         super().initialize()
         self.server.start_background_task(self._tail_loop)
+
+    def _redis_connect(self) -> None:
+        """The listener's client (no read timeout) for `pubsub`; a bounded one
+        for `_publish`, so a frozen Redis never holds an emit."""
+        super()._redis_connect()
+        self.redis = redis.Redis.from_url(self.redis_url, **self._publish_options)
 
     def _redis_listen_with_retries(self):  # pragma: no cover - needs a dying Redis
         """python-socketio's listener loop with the wait between attempts capped

@@ -96,20 +96,33 @@ def guarded_connection_class(breaker: Breaker) -> type[redis.Connection]:
     limiter, metrics, the Socket.IO publisher) shares the process' one breaker."""
 
     class GuardedConnection(redis.Connection):
-        def connect(self) -> None:
+        def connect_check_health(self, *args, **kwargs) -> None:
+            # Every way of connecting goes through here (connect(), and a send
+            # on a closed connection), each attempt of redis-py's retry too.
             if self._sock is not None:
                 return
             breaker.check()
+            self._probing = True  # this caller holds the probe: its handshake may talk
             try:
-                super().connect()
+                super().connect_check_health(*args, **kwargs)
             except CircuitOpen:
                 raise
             except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
                 breaker.failure(exc)
                 raise
+            finally:
+                self._probing = False
             breaker.success()
 
         def send_packed_command(self, command, check_health: bool = True) -> None:
+            # A pooled connection opened before Redis froze would otherwise
+            # wait its read timeout on every call: while the breaker is open,
+            # only its one probe per cooldown may talk to Redis (a closed
+            # connection asks the breaker in connect_check_health()).
+            if (self._sock is not None and breaker.is_open
+                    and not getattr(self, "_probing", False) and not breaker.allow()):
+                self.disconnect()
+                raise CircuitOpen(f"{breaker.name} is down (circuit open); not tried")
             try:
                 super().send_packed_command(command, check_health)
             except (redis.ConnectionError, redis.TimeoutError) as exc:
@@ -118,20 +131,30 @@ def guarded_connection_class(breaker: Breaker) -> type[redis.Connection]:
 
         def read_response(self, *args, **kwargs):
             try:
-                return super().read_response(*args, **kwargs)
+                reply = super().read_response(*args, **kwargs)
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 breaker.failure(exc)
                 raise
+            breaker.success()  # a probe on a pooled connection closes the breaker too
+            return reply
 
     return GuardedConnection
 
 
-def redis_options(breaker: Breaker | None, *, read_timeout: float | None = 2.0) -> dict:
+#: Longest wait of one Redis call (connect, or a reply). A frozen Redis (the
+#: kernel accepts, nobody answers) costs a request at most this, once per
+#: REDIS_RETRY_AFTER (the breaker opens on a timeout too): heartbeats stay
+#: within their 2 s promise.
+REDIS_TIMEOUT = 1.0
+
+
+def redis_options(breaker: Breaker | None, *,
+                  read_timeout: float | None = REDIS_TIMEOUT) -> dict:
     """Keyword arguments for `redis.Redis.from_url`: short timeouts, one quick
     retry (a pooled connection left over from before a Redis restart), and the
     breaker. `read_timeout=None` for a pub/sub listener, which may wait forever."""
     options: dict = {
-        "socket_connect_timeout": 2,
+        "socket_connect_timeout": REDIS_TIMEOUT,
         "socket_timeout": read_timeout,
         "retry": Retry(NoBackoff(), 1),
         "health_check_interval": 15,
