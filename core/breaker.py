@@ -96,6 +96,21 @@ def guarded_connection_class(breaker: Breaker) -> type[redis.Connection]:
     limiter, metrics, the Socket.IO publisher) shares the process' one breaker."""
 
     class GuardedConnection(redis.Connection):
+        _cycle_error: BaseException | None = None
+
+        def connect(self) -> None:
+            # redis-py retries a failed connect at once; the breaker refuses
+            # that retry, and the caller hears the real failure, not "not tried".
+            self._cycle_error = None
+            try:
+                super().connect()
+            except CircuitOpen:
+                if self._cycle_error is not None:
+                    raise self._cycle_error from None
+                raise
+            finally:
+                self._cycle_error = None
+
         def connect_check_health(self, *args, **kwargs) -> None:
             # Every way of connecting goes through here (connect(), and a send
             # on a closed connection), each attempt of redis-py's retry too.
@@ -109,6 +124,7 @@ def guarded_connection_class(breaker: Breaker) -> type[redis.Connection]:
                 raise
             except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
                 breaker.failure(exc)
+                self._cycle_error = exc
                 raise
             finally:
                 self._probing = False
