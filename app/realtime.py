@@ -25,6 +25,7 @@ import socketio
 
 from core.breaker import Breaker, redis_options
 from core.eventlog import EventLog
+from core.publisher import STAMP, Stamped
 from domain.events import resume_plan, visible
 
 log = logging.getLogger(__name__)
@@ -58,8 +59,11 @@ def _seq_of(message: dict[str, Any]) -> int | None:
     return seq if isinstance(seq, int) and not isinstance(seq, bool) else None
 
 
-class OrderedRedisManager(socketio.RedisManager):
-    """The Socket.IO server's client manager: RedisManager plus `seq` order."""
+class OrderedRedisManager(Stamped, socketio.RedisManager):
+    """The Socket.IO server's client manager: RedisManager plus `seq` order.
+    Only messages stamped with this deployment's identity (its event log's)
+    are taken: another deployment on the same Redis server and channel is
+    ignored, never delivered nor allowed to move `last`."""
 
     def __init__(self, url: str, channel: str, events: EventLog,
                  breaker: Breaker | None = None) -> None:
@@ -69,6 +73,8 @@ class OrderedRedisManager(socketio.RedisManager):
         #: only the listener may wait forever for the next message
         self._publish_options = redis_options(breaker)
         self.events = events
+        self.deployment = getattr(events, "deployment", "")
+        self.foreign_dropped = 0
         self.stats = DeliveryStats()
         self.last: int | None = None  # highest seq handed to this process' rooms
         self.lock = threading.RLock()  # green under eventlet/gevent (patched first)
@@ -113,6 +119,21 @@ class OrderedRedisManager(socketio.RedisManager):
                 subscribed = False
                 time.sleep(retry_sleep)
                 retry_sleep = min(retry_sleep * 2, LISTEN_RETRY_MAX)
+
+    def _listen(self):  # pragma: no cover - needs Redis (tests/test_hardening_b_stack.py)
+        for raw in super()._listen():
+            try:
+                data = raw if isinstance(raw, dict) else self.json.loads(raw)
+            except Exception:  # noqa: BLE001 - not a message of ours
+                data = None
+            if isinstance(data, dict) and data.get(STAMP) == self.deployment:
+                yield data
+                continue
+            self.foreign_dropped += 1
+            if self.foreign_dropped == 1 or self.foreign_dropped % 1000 == 0:
+                log.warning("refused %d message(s) on channel %s not stamped by this "
+                            "deployment (%s): another deployment shares the channel?",
+                            self.foreign_dropped, self.channel, self.deployment)
 
     def _catch_up_quietly(self) -> None:
         try:

@@ -86,8 +86,11 @@ class Window:
 class EventLog:
     """Reads and trimming of the log (writes go through `record`)."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, deployment: str = "") -> None:
         self.db = db
+        #: whose log this is (Settings.deployment_id): its `seq` numbers mean
+        #: nothing to another deployment, so pushes stamped otherwise are refused
+        self.deployment = deployment
 
     def last_seq(self) -> int:
         with self.db.transaction() as tx:

@@ -19,12 +19,33 @@ from domain.events import Push
 
 log = logging.getLogger(__name__)
 
+#: The field of every Socket.IO queue message that names the deployment which
+#: sent it (Settings.deployment_id); app.realtime refuses any other.
+STAMP = "albru_deployment"
+
+
+class Stamped:
+    """A python-socketio pub/sub manager whose messages carry `deployment`."""
+
+    deployment: str = ""
+
+    def _publish(self, data):
+        if isinstance(data, dict):
+            data = {**data, STAMP: self.deployment}
+        return super()._publish(data)  # type: ignore[misc]
+
+
+class _StampedWriter(Stamped, socketio.RedisManager):
+    pass
+
 
 class Publisher:
-    def __init__(self, redis_url: str, channel: str, breaker: Breaker | None = None) -> None:
+    def __init__(self, redis_url: str, channel: str, breaker: Breaker | None = None,
+                 deployment: str = "") -> None:
         self.breaker = breaker
-        self._manager = socketio.RedisManager(redis_url, channel=channel, write_only=True,
-                                              redis_options=redis_options(breaker))
+        self._manager = _StampedWriter(redis_url, channel=channel, write_only=True,
+                                       redis_options=redis_options(breaker))
+        self._manager.deployment = deployment
 
     def publish(self, pushes: Iterable[Push]) -> None:
         for push in pushes:

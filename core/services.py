@@ -54,7 +54,8 @@ class Services:
         client = make_redis(settings.redis_url, breaker)
         metrics = ClusterCounters(client, settings.key_prefix)
         publisher = MeteredPublisher(
-            Publisher(settings.redis_url, settings.socketio_channel, breaker), metrics)
+            Publisher(settings.redis_url, settings.socketio_channel, breaker,
+                      settings.deployment_id), metrics)
         cache = SessionCache(client, settings.key_prefix)
         changes = Changes(db, publisher)
         arms = DeferredArms(arm_timeout, breaker)
@@ -68,7 +69,7 @@ class Services:
             publisher=publisher,
             metrics=metrics,
             limiter=RateLimiter(client, settings.key_prefix),
-            events=EventLog(db),
+            events=EventLog(db, settings.deployment_id),
             arms=arms,
             sessions=sessions,
             sweeper=Sweeper(changes, sessions, reports),

@@ -8,11 +8,12 @@ to start without its secrets. docs/configuration.md lists every variable."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
 
 from pydantic import AliasChoices, BeforeValidator, Field, ValidationError, model_validator
@@ -50,6 +51,14 @@ def _rate(value: Any) -> tuple[int, int] | None:
     if n < 1 or period not in RATE_PERIODS:
         raise ValueError(f"must look like 10/minute (or off), got {raw!r}")
     return n, RATE_PERIODS[period]
+
+
+def _where(url: str) -> str:
+    """A URL without its credentials or options: scheme://host:port/path."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
 def _zone(value: Any) -> str:
@@ -108,10 +117,11 @@ class Settings(BaseSettings):
     jwt_expires: int = var("JWT_EXPIRES", default=8 * 3600, ge=60)
     async_mode: Annotated[Literal["eventlet", "gevent", "threading"], Lower] = var(
         "ASYNC_MODE", default="gevent")  # measured: docs/performance.md
-    socketio_channel: str = var("SOCKETIO_CHANNEL", default="albru-socketio")
+    #: empty (the default): derived from the deployment (see `socketio_channel`)
+    socketio_channel_given: str = var("SOCKETIO_CHANNEL", default="")
     ping_interval: int = var("SOCKETIO_PING_INTERVAL", default=25, ge=1)
     ping_timeout: int = var("SOCKETIO_PING_TIMEOUT", default=60, ge=1)
-    key_prefix: str = var("KEY_PREFIX", default="albru", min_length=1)
+    key_prefix_given: str = var("KEY_PREFIX", default="")
     timezone: Annotated[str, BeforeValidator(_zone)] = var("TIMEZONE", default="UTC")
     log_level: Annotated[str, BeforeValidator(lambda v: str(v).strip().upper())] = var(
         "LOG_LEVEL", default="INFO")
@@ -207,6 +217,24 @@ class Settings(BaseSettings):
             auth = f":{quote(self.redis_password, safe='')}@" if self.redis_password else ""
             url = f"redis://{auth}{self.redis_host.strip()}:{self.redis_port}/{self.redis_db}"
         return url or DEV_REDIS_URL
+
+    @property
+    def deployment_id(self) -> str:
+        """Who this deployment is: a digest of where its truth lives (the
+        database: driver, host, port, name) and of its Redis (host, port, db
+        number), passwords and options left out. Two deployments sharing one
+        Redis server get different default channels and key prefixes, and each
+        refuses the other's pushes (app.realtime) even on one explicit channel."""
+        return "d" + hashlib.sha256(
+            f"{_where(self.database_url)}|{_where(self.redis_url)}".encode()).hexdigest()[:12]
+
+    @property
+    def socketio_channel(self) -> str:
+        return self.socketio_channel_given.strip() or f"albru-socketio-{self.deployment_id}"
+
+    @property
+    def key_prefix(self) -> str:
+        return self.key_prefix_given.strip() or f"albru-{self.deployment_id}"
 
     @property
     def frontend_urls(self) -> tuple[str, ...]:

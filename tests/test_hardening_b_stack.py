@@ -13,10 +13,12 @@ import pytest
 import requests
 
 from bench.invariants import check
+from core.db import Database
+from core.eventlog import create_schema
 from harness.backends import Backends
 from harness.services import PrivateRedis
 from harness.stack import Stack
-from tests.conftest import Api, Factory, backends
+from tests.conftest import Api, Factory, Listener, backends
 
 pytestmark = pytest.mark.stack
 
@@ -124,4 +126,96 @@ def test_heartbeats_and_health_stay_bounded_while_redis_is_frozen(db, tmp_path: 
         if frozen:
             os.kill(rds.proc.pid, signal.SIGCONT)
         stack.stop()
+        rds.stop()
+
+
+# ------------------------------------------------------------------ item 6
+
+ROUNDS = 6
+
+
+def _ours(event: dict, sids: set[str]) -> bool:
+    """Is this push about sessions of this deployment?"""
+    if event.get("session_id") is not None:
+        return event["session_id"] in sids
+    named = set((event.get("sessions") or {}).values())
+    return bool(named) and named <= sids
+
+
+@pytest.mark.parametrize("channel", ["default", "albru-socketio"])
+def test_two_deployments_on_one_redis_server_do_not_cross_talk(tmp_path: Path, channel):
+    """Two deployments (each its own database) on one Redis server, Redis db 1
+    and db 2: with the default channel (derived from the deployment), or both
+    explicitly on the seed's `albru-socketio` (foreign pushes refused), a GTR
+    screen of each sees only its own events, with no jump in `seq`."""
+    rds = PrivateRedis(tmp_path)
+    rds.start()
+    systems = []
+    try:
+        for name, redis_db in (("a", 1), ("b", 2)):
+            url = f"sqlite:///{tmp_path / f'{name}.db'}"
+            db = Database(url)
+            create_schema(db)
+            logdir = tmp_path / f"logs-{name}"
+            logdir.mkdir()
+            stack = Stack(Backends(url, f"redis://127.0.0.1:{rds.port}/{redis_db}",
+                                   f"SQLite {name}", f"private Redis db {redis_db}"),
+                          logdir, SESSION_TIMEOUT="30")
+            if channel != "default":
+                stack.env["SOCKETIO_CHANNEL"] = channel
+            for var in ("DEPLOYMENT_ID", "SOCKETIO_CHANNEL", "KEY_PREFIX"):
+                if channel == "default" or var != "SOCKETIO_CHANNEL":
+                    stack.env.pop(var, None)
+            systems.append((stack, db))
+        for stack, _ in systems:
+            stack.start()
+        sides = []
+        for stack, db in systems:
+            f = Factory(db, stack.env["JWT_SECRET"])
+            gtr = Listener(stack.base_url, f.token(f.gtr()))
+            sides.append({"api": Api(stack.base_url), "f": f, "gtr": gtr, "sids": set(),
+                          "stack": stack})
+        time.sleep(0.5)
+        for _ in range(ROUNDS):
+            for side in sides:  # interleaved: each push of one has a twin in the other
+                f, api = side["f"], side["api"]
+                a = f.asesor()
+                t = f.token(a)
+                c = f.cliente("derivado", a.id)
+                r = api.post("/api/sessions/start", t, json={"cliente_id": c.id})
+                assert r.status_code == 201, r.text
+                side["sids"].add(r.json()["session_id"])
+                r = api.post("/api/sessions/end", t, json={"cliente_id": c.id,
+                                                           "resultado": "cerrado"})
+                assert r.status_code == 200, r.text
+        for side in sides:
+            deadline = time.time() + 10
+            while time.time() < deadline:
+                got = [d for e, d, _ in side["gtr"].events
+                       if e in ("CLIENT_IN_GESTION", "CLIENT_COMPLETED")]
+                if len(got) >= 2 * ROUNDS:
+                    break
+                time.sleep(0.2)
+        report = []
+        for side in sides:
+            got = [d for n, d, _ in side["gtr"].events if isinstance(d, dict) and "seq" in d]
+            foreign = [d for d in got if not _ours(d, side["sids"])]
+            seqs = [d["seq"] for d in got]
+            report.append((len(got), len(foreign), seqs))
+        print(f"\n[two deployments, channel {channel}] (events seen, foreign, seqs): {report}")
+        for (_n, foreign, seqs), side in zip(report, sides, strict=True):
+            assert foreign == 0, report
+            mine = [d for e, d, _ in side["gtr"].events
+                    if e in ("CLIENT_IN_GESTION", "CLIENT_COMPLETED")]
+            assert len(mine) == 2 * ROUNDS, report  # every own start and end, once
+            assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), report  # no jump
+        for (_stack, db), side in zip(systems, sides, strict=True):
+            rep = check(db, stuck_bound=30.0, session_ids=side["sids"])
+            assert rep.ok, rep.problems()
+    finally:
+        for side in locals().get("sides", []):
+            side["gtr"].close()
+        for stack, db in systems:
+            stack.stop()
+            db.dispose()
         rds.stop()
