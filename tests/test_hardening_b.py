@@ -53,6 +53,11 @@ def test_racing_end_heartbeat_and_start_never_answer_503(factory, api, server, d
     """An end and a heartbeat at the same moment (the user clicks close as the
     timer fires), and advisors racing for pool clients: on MariaDB these
     deadlock (1213); the transaction is run again, never answered 503."""
+    race_end_heartbeat_and_start(factory, api, db, PAIRS)
+
+
+def race_end_heartbeat_and_start(factory, api, db, pairs):
+    PAIRS = pairs  # noqa: N806 - the module's default, overridden
     with db.transaction() as tx:
         since = int(tx.execute(select(func.coalesce(func.max(EventCounter.seq), 0))).scalar())
     asesores = [factory.asesor() for _ in range(PAIRS)]

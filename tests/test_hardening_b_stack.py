@@ -219,3 +219,14 @@ def test_two_deployments_on_one_redis_server_do_not_cross_talk(tmp_path: Path, c
             stack.stop()
             db.dispose()
         rds.stop()
+
+
+# ------------------------------------------------------------------ item 2
+
+
+def test_racing_end_heartbeat_and_start_on_the_stack(factory, api, server, db):
+    """The race of tests/test_hardening_b.py against the real web process
+    (gevent, many connections) on MariaDB: no 5xx, invariants hold."""
+    from tests.test_hardening_b import race_end_heartbeat_and_start
+    for _ in range(4):  # a 3 s SESSION_TIMEOUT here: short rounds, 60 pairs in all
+        race_end_heartbeat_and_start(factory, api, db, 15)
