@@ -215,3 +215,33 @@ def test_a_killed_worker_is_restarted_and_sessions_still_time_out(devstack):
     assert ended_at >= deadline_at, (ended_at, deadline_at)  # never early
     print(f"worker restarted after kill -9; session timed out {ended - deadline:.1f}s "
           "after its deadline")
+
+
+def test_a_killed_private_redis_is_restarted_and_the_stack_recovers(devstack):
+    """Item 4: `kill -9` of make run's private Redis used to stop everything.
+    Now it is restarted on the same port (its append-only file kept) and the
+    system answers healthy again, with a worker."""
+    redis = _child(devstack, "redis-server")
+    os.kill(redis, signal.SIGKILL)
+    killed_at = time.time()
+    while time.time() - killed_at < RESTART_BOUND:
+        if "redis restarted" in output(devstack):
+            break
+        time.sleep(0.2)
+    text = output(devstack)
+    assert "redis exited with -9; restarting it" in text, text[-4000:]
+    assert "redis restarted" in text, text[-4000:]
+    assert devstack.proc.poll() is None, text[-4000:]
+    while True:
+        try:
+            if requests.get(f"{devstack.base}/api/health", timeout=5).status_code == 200:
+                break
+        except requests.RequestException:
+            pass
+        assert time.time() - killed_at < 60, output(devstack)[-4000:]
+        time.sleep(1)
+    print(f"private Redis killed; healthy again after {time.time() - killed_at:.1f}s")
+    out = login(devstack, "asesor2")
+    me = requests.get(f"{devstack.base}/api/auth/me", timeout=10,
+                      headers={"Authorization": f"Bearer {out['token']}"})
+    assert me.status_code == 200, me.text
