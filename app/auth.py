@@ -38,6 +38,8 @@ class Principal:
     username: str
     nombre: str
     expires_at: float | None = None  # the token's exp: a socket outliving it is closed
+    version: int = 0  # the user's token_version when the token was issued
+    salt: str = ""  # the user's token_salt: never matches a recycled id's new user
 
     @property
     def is_gtr(self) -> bool:
@@ -59,6 +61,10 @@ def issue_token(user: Any, secret: str, expires: int) -> tuple[str, int]:
         "nombre": user.nombre,
         "iat": now,
         "exp": exp,
+        # revocation (ensure_fresh): a password change, deactivation or logout
+        # bumps the user's token_version; the salt is random per user row
+        "tv": int(getattr(user, "token_version", 0) or 0),
+        "uk": str(getattr(user, "token_salt", "") or ""),
     }
     return jwt.encode(claims, secret, algorithm=ALGORITHM), exp
 
@@ -68,16 +74,21 @@ def decode_token(token: str | None, secret: str) -> Principal:
         raise Unauthorized("a bearer token is required")
     try:
         claims = jwt.decode(token, secret, algorithms=[ALGORITHM],
-                            options={"require": ["exp", "sub", "role"]})
+                            options={"require": ["exp", "sub", "role", "tv", "uk"]})
         sub = claims["sub"]
         if not isinstance(sub, str) or not ID_CLAIM.fullmatch(sub) or int(sub) > MAX_ID:
             raise ValueError("sub is not a user id")  # e.g. >= 2^63: never sent to the database
+        version, salt = claims["tv"], claims["uk"]
+        if isinstance(version, bool) or not isinstance(version, int) or not isinstance(salt, str):
+            raise ValueError("tv/uk are not a token version and salt")
         return Principal(
             id=int(sub),
             role=Role(claims["role"]),
             username=str(claims.get("username", "")),
             nombre=str(claims.get("nombre", "")),
             expires_at=float(claims["exp"]),
+            version=version,
+            salt=salt,
         )
     except jwt.ExpiredSignatureError:
         raise TokenExpired("the token has expired; log in again") from None
@@ -93,9 +104,19 @@ def ensure_fresh(principal: Principal) -> None:
         return
     with services().db.transaction() as tx:
         user = tx.get(User, principal.id)
-        if user is None or not user.active or user.role != principal.role.value:
-            raise InvalidToken("the token's user is unknown, inactive or has another role")
+        if not still_valid(principal, user):
+            raise InvalidToken("the token's user is unknown, inactive or has another role, "
+                               "or the token was revoked")
     g.fresh_principal = principal
+
+
+def still_valid(principal: Principal, user: Any) -> bool:
+    """The user row still honours this token: it exists, is active, has the
+    token's role, the token's version (a password change, deactivation or logout
+    bumps it) and the token's salt (a recycled id is another user)."""
+    return (user is not None and bool(user.active) and user.role == principal.role.value
+            and user.token_version == principal.version and user.token_salt == principal.salt
+            and bool(principal.salt))
 
 
 def authenticate(token: str | None, secret: str) -> Principal:

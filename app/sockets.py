@@ -19,11 +19,13 @@ from typing import Any
 from flask import Flask, current_app, g, request
 from flask_socketio import ConnectionRefusedError, SocketIO, join_room  # noqa: A004
 from socketio import packet as socketio_packet
+from sqlalchemy import select
 
-from app.auth import InvalidToken, Principal, TokenExpired, authenticate
+from app.auth import InvalidToken, Principal, TokenExpired, authenticate, still_valid
 from app.commands import SOCKET_COMMANDS, execute
 from app.errors import error_body
 from app.realtime import OrderedRedisManager
+from core.models import User
 from core.services import Services
 from core.settings import Settings
 from domain.errors import DomainError
@@ -36,6 +38,10 @@ socketio = SocketIO()
 NODE_ID = f"{socket.gethostname()}:{os.getpid()}"
 STATS_EVERY = 10.0
 EXPIRY_EVERY = 1.0  # how often sockets whose token has expired are closed
+#: How often this process re-reads the users of its open sockets: a user
+#: deactivated, whose password changed or who logged out (on any web process)
+#: has their sockets closed within RECHECK_EVERY + EXPIRY_EVERY seconds.
+RECHECK_EVERY = 2.0
 ACK_GRACE = 0.1  # seconds an error acknowledgement gets to leave before a close
 EXTENSION = "albru.sockets"
 
@@ -194,14 +200,43 @@ def ws_stats(comps: Services) -> dict[str, Any]:
     }
 
 
+def recheck_principals(state: Hub) -> int:
+    """Close this process' sockets whose user no longer honours their token
+    (deactivated, password changed, logged out, deleted, role changed): one
+    query for all the users connected here. Returns how many were closed."""
+    connected = list(state.principals.items())
+    if not connected:
+        return 0
+    ids = sorted({p.id for _, p in connected})
+    try:
+        with state.services.db.transaction() as tx:
+            rows = {u.id: u for u in tx.execute(select(User).where(User.id.in_(ids))).scalars()}
+    except Exception as exc:  # noqa: BLE001 - database down: every command is refused anyway
+        log.debug("socket principals not re-checked: %s", exc)
+        return 0
+    closed = 0
+    for sid, principal in connected:
+        if not still_valid(principal, rows.get(principal.id)):
+            _close(state, sid, "invalid_token",
+                   "the token was revoked (logout, password change or deactivation)")
+            closed += 1
+    return closed
+
+
 def _stats_loop(state: Hub) -> None:
-    """Publish this process' figures, and close sockets whose token expired."""
+    """Publish this process' figures, close sockets whose token expired, and
+    every RECHECK_EVERY seconds those whose token was revoked."""
     last_published = 0.0
+    last_checked = 0.0
     while True:
         now = time.time()
         for sid, principal in list(state.principals.items()):
             if principal.expires_at is not None and principal.expires_at <= now:
                 _close(state, sid, "token_expired", "the token has expired; log in again")
+        if now - last_checked >= RECHECK_EVERY:
+            last_checked = now
+            with state.app.app_context():
+                recheck_principals(state)
         if now - last_published >= STATS_EVERY:
             publish_stats(state)
             last_published = now

@@ -41,7 +41,6 @@ import time
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import psutil
@@ -156,8 +155,9 @@ def seed_advisors(db: Database, secret: str, tag: str, count: int, per_advisor: 
         tx.execute(insert(User), [{"username": f"bench-{tag}-{i}", "password_hash": pw,
                                    "role": "asesor", "nombre": f"Asesor {i}", "active": True}
                                   for i in range(count)])
-        ids = tx.execute(select(User.id).where(User.username.like(f"bench-{tag}-%"))
-                         .order_by(User.id)).scalars().all()
+        users = {u.id: u for u in tx.execute(select(User).where(
+            User.username.like(f"bench-{tag}-%")).order_by(User.id)).scalars()}
+        ids = list(users)
         rows = [{"nombre": f"Cliente {a}-{k}", "telefono": "+51 900 000000",
                  "estado": "derivado", "asesor_asignado": None if pool else a, "lock_token": 0}
                 for a in ids for k in range(per_advisor)]
@@ -174,8 +174,7 @@ def seed_advisors(db: Database, secret: str, tag: str, count: int, per_advisor: 
             pool_ids.append(cid)
     out = []
     for a in ids:
-        user = SimpleNamespace(id=a, role="asesor", username=f"bench-{tag}-{a}", nombre="Asesor")
-        out.append({"id": a, "token": issue_token(user, secret, 8 * 3600)[0],
+        out.append({"id": a, "token": issue_token(users[a], secret, 8 * 3600)[0],
                     "clientes": mine[a] if not pool else pool_ids})
     return out
 
@@ -186,8 +185,8 @@ def gtr_token(db: Database, secret: str) -> str:
                                        password_hash=hash_password(uuid.uuid4().hex),
                                        role="gtr", nombre="GTR", active=True))
         uid = tx.execute(select(func.max(User.id))).scalar_one()
-    return issue_token(SimpleNamespace(id=uid, role="gtr", username="gtr", nombre="GTR"),
-                       secret, 8 * 3600)[0]
+        user = tx.get(User, uid)
+    return issue_token(user, secret, 8 * 3600)[0]
 
 
 # ------------------------------------------------------------ child processes

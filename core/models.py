@@ -5,6 +5,7 @@ clock (`core.db.db_now`), so one clock orders every transition."""
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 
 from sqlalchemy import (
@@ -41,6 +42,12 @@ class User(Base):
     nombre: Mapped[str] = mapped_column(String(120))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.now())
+    #: Carried by every token; bumped by a password change, a deactivation and a
+    #: logout, so every older token of the user is refused (app.auth.ensure_fresh).
+    token_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: Random per row and carried by every token: a new user who gets a recycled
+    #: id (SQLite reuses a deleted highest id) cannot use the old user's token.
+    token_salt: Mapped[str] = mapped_column(String(32), default=lambda: secrets.token_hex(16))
 
 
 class Cliente(Base):

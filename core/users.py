@@ -101,16 +101,28 @@ class UserService:
         check_password_rule(password)
         with self.db.transaction() as tx:
             user = self._by_name(tx, username)
+            # every token issued before the change is refused from now on
             tx.execute(update(User).where(User.id == user.id)
-                       .values(password_hash=hash_password(password)))
+                       .values(password_hash=hash_password(password),
+                               token_version=User.token_version + 1))
             return user_view(user)
+
+    def revoke_tokens(self, user_id: int) -> None:
+        """Log the user out everywhere: every token issued so far is refused
+        (REST at once; open sockets within SOCKET_RECHECK seconds)."""
+        with self.db.transaction() as tx:
+            tx.execute(update(User).where(User.id == user_id)
+                       .values(token_version=User.token_version + 1))
 
     def set_active(self, username: str, active: bool) -> dict:
         """Deactivating refuses the user's tokens at once (every request checks
         `active`) and returns every client they hold to GTR."""
         with self.db.transaction() as tx:
             user = self._by_name(tx, username)
-            tx.execute(update(User).where(User.id == user.id).values(active=active))
+            values: dict[str, Any] = {"active": active}
+            if not active:  # its tokens stay dead even if it is reactivated later
+                values["token_version"] = User.token_version + 1
+            tx.execute(update(User).where(User.id == user.id).values(**values))
             held = tx.execute(select(GestionSession.cliente_id).where(
                 GestionSession.asesor_id == user.id,
                 GestionSession.status == SessionStatus.ACTIVE.value)).scalars().all()

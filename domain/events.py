@@ -22,7 +22,9 @@ def asesor_room(asesor_id: int) -> str:
 #: Server → client events that are not state changes (no seq, not logged).
 CONTROL_EVENTS = {
     "resync": "after a connect with auth.last_seq: {status, from_seq, last_seq, replayed}",
-    "auth_error": "the token expired during the connection: {error, message}; then disconnect",
+    "auth_error": ("the token expired (`token_expired`) or was revoked (`invalid_token`: "
+                   "logout, password change, deactivation; noticed within ~3 s) during the "
+                   "connection: {error, message}; then disconnect"),
 }
 
 

@@ -134,8 +134,10 @@ def test_seed_demo_without_a_schema_says_what_to_do(tmp_path):
     assert "Traceback" not in done.stderr
 
 
-#: Columns of the baseline tables that later migrations added (0004: from_pool).
-ADDED_AFTER_BASELINE = {"gestion_sessions": ["from_pool"]}
+#: Columns of the baseline tables that later migrations added (0004: from_pool;
+#: 0005: token_version, token_salt).
+ADDED_AFTER_BASELINE = {"gestion_sessions": ["from_pool"],
+                        "users": ["token_version", "token_salt"]}
 
 
 def test_init_db_adopts_a_schema_made_before_migrations(fresh_db):

@@ -42,6 +42,16 @@ def login():
     })
 
 
+@bp.post("/logout")
+@operation(tags=["auth"], ok={204: None})
+@require()
+def logout():
+    """Log out: every token of this user is revoked (401 on REST at once; its
+    open sockets, on every web process, are closed within a few seconds)."""
+    services().users.revoke_tokens(current_user().id)
+    return "", 204
+
+
 @bp.get("/me")
 @operation(tags=["auth"], ok={200: UserOut})
 @require()

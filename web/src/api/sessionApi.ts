@@ -57,6 +57,7 @@ export function configureApi(opts: { token: TokenSource; onUnauthorized?: (e: Ap
 
 async function request<T>(
   method: "GET" | "POST", path: string, body?: unknown, auth = true, contentType = "application/json",
+  reportRefusal = true,
 ): Promise<T> {
   const headers: Record<string, string> = { Accept: "application/json" };
   const token = auth ? tokenSource() : null;
@@ -85,7 +86,7 @@ async function request<T>(
     const err = (data ?? {}) as Partial<ErrorOut> & Record<string, unknown>;
     const code = typeof err.error === "string" ? err.error : `http_${response.status}`;
     const error = new ApiError(response.status, code, MENSAJES[code] ?? err.message ?? response.statusText, err);
-    if (response.status === 401 && auth) unauthorized(error);
+    if (response.status === 401 && auth && reportRefusal) unauthorized(error);
     throw error;
   }
   return data as T;
@@ -102,6 +103,9 @@ export const sessionApi = {
   login: (username: string, password: string) =>
     request<LoginOut>("POST", "/auth/login", { username, password }, false),
   me: () => request<UserOut>("GET", "/auth/me"),
+  /** Revokes every token of this user on the server (204, no body); a 401
+   * (already revoked) is no news to report. */
+  logout: () => request<null>("POST", "/auth/logout", undefined, true, "application/json", false),
 
   clientes: (p: { estado?: Estado; asesor_id?: number; limit?: number; offset?: number } = {}) =>
     request<ClienteList>("GET", `/clientes${q(p)}`),

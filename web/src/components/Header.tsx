@@ -1,3 +1,4 @@
+import { sessionApi } from "../api/sessionApi";
 import type { ConnState } from "../hooks/socketLogic";
 import { useSessionStore } from "../stores/sessionStore";
 
@@ -10,6 +11,12 @@ const ESTADO: Record<ConnState, string> = {
 export function Header({ title, state }: { title: string; state: ConnState }) {
   const auth = useSessionStore((s) => s.auth);
   const logout = useSessionStore((s) => s.logout);
+  // The server revokes the token (and closes its sockets); the request reads the
+  // token before the store forgets it, and the screen does not wait for it.
+  const salir = () => {
+    sessionApi.logout().catch(() => undefined);
+    logout();
+  };
   return (
     <header className="topbar">
       <h1>ALBRU · {title}</h1>
@@ -17,7 +24,7 @@ export function Header({ title, state }: { title: string; state: ConnState }) {
         {ESTADO[state]}
       </span>
       <span className="who">{auth?.user.nombre} ({auth?.user.role === "gtr" ? "GTR" : "asesor"})</span>
-      <button type="button" className="secondary" onClick={() => logout()}>
+      <button type="button" className="secondary" onClick={salir}>
         Cerrar sesión
       </button>
     </header>
