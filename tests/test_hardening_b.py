@@ -6,6 +6,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 from sqlalchemy import func, select, update
 
 from app.registry import services
@@ -49,6 +50,7 @@ def _assert_clients_consistent(db, cliente_ids, session_ids):
             assert sum(a in ("end", "timeout", "released") for a in actions) <= 1, (sid, actions)
 
 
+@pytest.mark.stack  # 40 racing pairs take ~7 s: kept out of the one-minute tier
 def test_racing_end_heartbeat_and_start_never_answer_503(factory, api, server, db):
     """An end and a heartbeat at the same moment (the user clicks close as the
     timer fires), and advisors racing for pool clients: on MariaDB these
