@@ -11,9 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from flask import g
-
 from app.auth import Principal, ensure_fresh
+from app.ratelimit import enforce
 from app.registry import services
 from app.schemas import ClienteRef, DeriveCmd, EndIn, Nothing, validate
 from core.services import Services
@@ -42,12 +41,9 @@ def execute(cmd: Command, principal: Principal, payload: Any,
     body = validate(cmd.body, data)
     if cmd.role is not None and principal.role is not cmd.role:
         raise Forbidden(cmd.forbidden)
-    svc = services()
     if cmd.limit is not None:
-        limit = svc.settings.rate_limit(cmd.limit)
-        remaining, _ = svc.limiter.hit(cmd.limit, str(principal.id), limit)
-        if limit is not None and remaining >= 0:
-            g.rate_limit = (limit[0], remaining)  # X-RateLimit-* headers (app.http_policy)
+        enforce(cmd.limit, str(principal.id))
+    svc = services()
     return cmd.run(svc, principal, body)
 
 

@@ -14,10 +14,11 @@ def client_ip() -> str:
     return request.remote_addr or "unknown"
 
 
-def enforce(name: str, ident: str) -> None:
-    """Apply the configured limit `name` to `ident` in the current request."""
+def enforce(name: str, ident: str, *, headers: bool = True) -> None:
+    """Apply the configured limit `name` to `ident` in the current request
+    (RateLimited past it); with `headers`, the answer says what is left."""
     svc = services()
     limit = svc.settings.rate_limit(name)
     remaining, _ = svc.limiter.hit(name, ident, limit)
-    if limit is not None and remaining >= 0:
+    if headers and limit is not None and remaining >= 0:
         g.rate_limit = (limit[0], remaining)  # X-RateLimit-* headers (app.http_policy)

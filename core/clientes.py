@@ -7,12 +7,12 @@ import io
 import time
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from core.changes import Changes
 from core.db import db_now
-from core.models import AuditEntry, Cliente, User
+from core.models import Cliente, User
 from core.visibility import visible_clause, visible_cliente
 from domain.clientes import FIELDS as CSV_COLUMNS
 from domain.clientes import clean_fields
@@ -193,11 +193,9 @@ class ClienteService:
                 tx.add(c)
                 created.append(c)
             tx.flush()
-            now = ch.now()  # one statement for the audit rows, not one per client
-            tx.execute(insert(AuditEntry), [
-                {"cliente_id": c.id, "session_id": None, "actor_id": actor_id, "action": action,
-                 "from_state": None, "to_state": Estado.NUEVO.value, "at": now, "detail": None}
-                for c in created])
+            ch.audit_many([{"cliente_id": c.id, "actor_id": actor_id, "action": action,
+                            "from_state": None, "to_state": Estado.NUEVO.value}
+                           for c in created])  # one statement, not one per client
             # one SELECT for the server defaults (created_at), not one per client
             tx.execute(select(Cliente).where(Cliente.id.in_([c.id for c in created]))
                        .execution_options(populate_existing=True)).scalars().all()

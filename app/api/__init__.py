@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask, g, request
 from werkzeug.routing import IntegerConverter
 
+from app.ratelimit import enforce
 from app.registry import services
 from core.ratelimit import RateLimited
 from core.settings import Settings
@@ -50,11 +51,9 @@ def register_blueprints(app: Flask, settings: Settings) -> None:
             and response.status_code < 400
             and request.endpoint not in _SESSION_ENDPOINTS
         ):
-            svc = services()
             try:
-                svc.limiter.hit("heartbeat", str(principal.id),
-                                svc.settings.rate_limit("heartbeat"))
+                enforce("heartbeat", str(principal.id), headers=False)
             except RateLimited:
                 return response
-            svc.sessions.touch(principal.id, cliente_id)
+            services().sessions.touch(principal.id, cliente_id)
         return response
