@@ -11,6 +11,7 @@ ALBRU_REQUIRE_BROWSER=1 (CI), where that is a failure."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -19,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 
 from harness.stack import ROOT, Stack
 from tests.conftest import backends
@@ -278,6 +280,20 @@ def test_gtr_and_two_advisors_in_the_browser(browser, ui_stack: Stack, factory):
             .to_contain_text("tiempo agotado")
         expect(gp.get_by_test_id("col-en_gestion").get_by_test_id(f"cliente-{c4.id}")) \
             .to_have_count(0)
+
+        # --- «Cerrar sesión»: the login page, and the server no longer honours the token
+        stored = json.loads(gp.evaluate("() => localStorage.getItem('albru-session')"))
+        token = stored["state"]["auth"]["token"]
+        me = ui_stack.base_url + "/api/auth/me"
+        assert requests.get(me, headers={"Authorization": f"Bearer {token}"},
+                            timeout=10).status_code == 200
+        gp.get_by_role("button", name="Cerrar sesión").click()
+        expect(gp.get_by_label("Usuario")).to_be_visible()
+        revoked = time.time() + 5
+        while requests.get(me, headers={"Authorization": f"Bearer {token}"},
+                           timeout=10).status_code != 401:
+            assert time.time() < revoked, "the token still works after «Cerrar sesión»"
+            time.sleep(0.1)
     finally:
         for screen in (g, s1, s2):
             with_errors = screen.errors_outside(outages)
