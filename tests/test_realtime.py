@@ -344,6 +344,32 @@ def test_a_too_old_position_gets_a_snapshot_that_matches_the_database(rt: RT, f:
     ids = [derived(f, rt.api1, gt, a.id) for _ in range(SNAPSHOT_LOG_LEN + 5)]
     live = ids[0]
     assert rt.api1.post("/api/sessions/start", at, json={"cliente_id": live}).status_code == 201
+    # SESSION_TIMEOUT is 3 s here: keep the session open while the log is
+    # trimmed and the client resumes (a loaded machine takes longer than that).
+    with _kept_alive(rt.api1, at, live):
+        _snapshot_matches(rt, f, gt, at, first, ids, live, opened)
+
+
+@contextlib.contextmanager
+def _kept_alive(api: Api, token: str, cliente_id: int) -> Iterator[None]:
+    """Heartbeat `cliente_id` every 0.5 s until the block ends."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(0.5):
+            api.post("/api/sessions/heartbeat", token, json={"cliente_id": cliente_id})
+
+    t = threading.Thread(target=beat, daemon=True)
+    t.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        t.join()
+
+
+def _snapshot_matches(rt: RT, f: Factory, gt: str, at: str, first: int,
+                      ids: list[int], live: int, opened: list) -> None:
     end = time.time() + 10  # the sweep (every WORKER_INTERVAL) trims the log
     while rt.api1.get(f"/api/events?after={first}", gt).json()["snapshot_required"] is False:
         assert time.time() < end, "the event log was not trimmed"

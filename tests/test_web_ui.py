@@ -23,58 +23,23 @@ import pytest
 import requests
 
 from harness.stack import ROOT, Stack
+from tests.browser import Screen, launch
 from tests.conftest import backends
 
 pytestmark = pytest.mark.stack  # a browser against a real stack
 
 
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-DIST_INDEX = ROOT / "web" / "dist" / "index.html"
 ARTIFACTS = ROOT / "test-results" / "web-ui"
-REQUIRE = os.environ.get("ALBRU_REQUIRE_BROWSER") == "1"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
-VIEWPORT = {"width": 1366, "height": 768}
 #: Short enough for a test, long enough for a browser on a busy 2-core machine.
 #: A heartbeat every 9 s keeps a 12 s session alive and lets the idle advisor
 #: see the warning (a third of the timeout, 4 s) for up to a second each cycle.
 SESSION_TIMEOUT = 12
 HEARTBEAT_INTERVAL = 9
-PASSWORD = "secret-pass"
-#: What Chromium logs while the web process is down on purpose (the socket's
-#: reconnect attempts); accepted only during that window.
-OUTAGE_NOISE = re.compile(
-    r"WebSocket connection to .* failed|ERR_CONNECTION_REFUSED|ERR_CONNECTION_RESET")
-
-
-def _missing() -> str | None:
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "the playwright wheel is not installed (make install)"
-    if not (Path(CHROMIUM).is_file() and os.access(CHROMIUM, os.X_OK)):
-        return f"no Chromium at {CHROMIUM} (apt-get install -y chromium)"
-    if not DIST_INDEX.is_file():
-        return "web/dist is not built (make web; needs Node 20+)"
-    return None
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    reason = _missing()
-    if reason:
-        if REQUIRE:
-            pytest.fail(f"ALBRU_REQUIRE_BROWSER=1 but {reason}")
-        pytest.skip(reason)
-    from playwright.sync_api import expect, sync_playwright
-
-    # Pushes take milliseconds; the margin is for a busy 2-core CI machine.
-    expect.set_options(timeout=10_000)
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
+    yield from launch()
 
 
 @pytest.fixture(scope="module")
@@ -92,42 +57,6 @@ def ui_stack(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     s.start_web_live()
     yield s
     s.stop()
-
-
-class Screen:
-    """One person's browser context and page, recording console errors."""
-
-    def __init__(self, browser, base_url: str, who: str) -> None:
-        self.base_url = base_url
-        self.who = who
-        self.context = browser.new_context(viewport=VIEWPORT, locale="es-PE")
-        self.errors: list[tuple[float, str]] = []
-        self.page = self.open()
-
-    def open(self):
-        page = self.context.new_page()
-        page.on("console", lambda m: m.type == "error" and self.errors.append(
-            (time.time(), f"{self.who} console: {m.text}")))
-        page.on("pageerror", lambda e: self.errors.append((time.time(), f"{self.who} page: {e}")))
-        page.goto(self.base_url + "/")
-        self.page = page
-        return page
-
-    def login(self, username: str) -> None:
-        """By keyboard only: type, Tab to the password, Enter to submit."""
-        from playwright.sync_api import expect
-
-        page = self.page
-        page.get_by_label("Usuario").fill(username)
-        page.keyboard.press("Tab")
-        expect(page.get_by_label("Contraseña")).to_be_focused()
-        page.keyboard.type(PASSWORD)
-        page.keyboard.press("Enter")
-        expect(page.get_by_test_id("conexion")).to_have_text("En línea", timeout=15_000)
-
-    def errors_outside(self, windows: list[tuple[float, float]]) -> list[str]:
-        return [text for at, text in self.errors
-                if not (OUTAGE_NOISE.search(text) and any(a <= at <= b for a, b in windows))]
 
 
 def test_gtr_and_two_advisors_in_the_browser(browser, ui_stack: Stack, factory):
