@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,9 +12,10 @@ from typing import Any
 
 import jwt
 from flask import g, request
+from sqlalchemy import exists, select
 
 from app.registry import services
-from core.models import User
+from core.models import RevokedToken, User
 from core.users import hash_password, verify_password  # noqa: F401 - re-exported
 from domain.errors import Forbidden, Unauthorized
 from domain.states import Role
@@ -22,6 +24,8 @@ from domain.visibility import Viewer
 ALGORITHM = "HS256"
 #: A token's `sub`: a user id as issue_token writes it (1 .. 2^31-1, canonical).
 ID_CLAIM = re.compile(r"[1-9][0-9]{0,9}")
+#: A token's `jti`: 32 hex digits, random per token (what a logout revokes).
+JTI_CLAIM = re.compile(r"[0-9a-f]{32}")
 MAX_ID = 2_147_483_647
 class TokenExpired(Unauthorized):
     code = "token_expired"
@@ -40,6 +44,7 @@ class Principal:
     expires_at: float | None = None  # the token's exp: a socket outliving it is closed
     version: int = 0  # the user's token_version when the token was issued
     salt: str = ""  # the user's token_salt: never matches a recycled id's new user
+    jti: str = ""  # this token's id: a logout revokes it alone (core.models.RevokedToken)
 
     @property
     def is_gtr(self) -> bool:
@@ -65,6 +70,7 @@ def issue_token(user: Any, secret: str, expires: int) -> tuple[str, int]:
         # bumps the user's token_version; the salt is random per user row
         "tv": int(getattr(user, "token_version", 0) or 0),
         "uk": str(getattr(user, "token_salt", "") or ""),
+        "jti": secrets.token_hex(16),  # a logout revokes this token alone
     }
     return jwt.encode(claims, secret, algorithm=ALGORITHM), exp
 
@@ -74,13 +80,15 @@ def decode_token(token: str | None, secret: str) -> Principal:
         raise Unauthorized("a bearer token is required")
     try:
         claims = jwt.decode(token, secret, algorithms=[ALGORITHM],
-                            options={"require": ["exp", "sub", "role", "tv", "uk"]})
+                            options={"require": ["exp", "sub", "role", "tv", "uk", "jti"]})
         sub = claims["sub"]
         if not isinstance(sub, str) or not ID_CLAIM.fullmatch(sub) or int(sub) > MAX_ID:
             raise ValueError("sub is not a user id")  # e.g. >= 2^63: never sent to the database
-        version, salt = claims["tv"], claims["uk"]
+        version, salt, jti = claims["tv"], claims["uk"], claims["jti"]
         if isinstance(version, bool) or not isinstance(version, int) or not isinstance(salt, str):
             raise ValueError("tv/uk are not a token version and salt")
+        if not isinstance(jti, str) or not JTI_CLAIM.fullmatch(jti):
+            raise ValueError("jti is not a token id")
         return Principal(
             id=int(sub),
             role=Role(claims["role"]),
@@ -89,6 +97,7 @@ def decode_token(token: str | None, secret: str) -> Principal:
             expires_at=float(claims["exp"]),
             version=version,
             salt=salt,
+            jti=jti,
         )
     except jwt.ExpiredSignatureError:
         raise TokenExpired("the token has expired; log in again") from None
@@ -103,8 +112,10 @@ def ensure_fresh(principal: Principal) -> None:
     if g.get("fresh_principal") is principal:
         return
     with services().db.transaction() as tx:
-        user = tx.get(User, principal.id)
-        if not still_valid(principal, user):
+        user, revoked = tx.execute(
+            select(User, exists().where(RevokedToken.jti == principal.jti))
+            .where(User.id == principal.id)).one_or_none() or (None, True)
+        if revoked or not still_valid(principal, user):
             raise InvalidToken("the token's user is unknown, inactive or has another role, "
                                "or the token was revoked")
     g.fresh_principal = principal
@@ -112,8 +123,9 @@ def ensure_fresh(principal: Principal) -> None:
 
 def still_valid(principal: Principal, user: Any) -> bool:
     """The user row still honours this token: it exists, is active, has the
-    token's role, the token's version (a password change, deactivation or logout
-    bumps it) and the token's salt (a recycled id is another user)."""
+    token's role, the token's version (a password change, a deactivation or a
+    logout everywhere bumps it) and the token's salt (a recycled id is another
+    user). A logged-out token (its jti in revoked_tokens) is the caller's check."""
     return (user is not None and bool(user.active) and user.role == principal.role.value
             and user.token_version == principal.version and user.token_salt == principal.salt
             and bool(principal.salt))

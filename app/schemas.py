@@ -88,6 +88,15 @@ class ClientesQuery(Body):
     offset: Annotated[int, Field(ge=0, le=10_000_000)] = 0
 
 
+class LogoutQuery(Body):
+    everywhere: Literal["0", "1", "false", "true"] | SkipJsonSchema[None] = Field(
+        None, description="1 or true: revoke every token of the user, not only this one")
+
+    @property
+    def is_everywhere(self) -> bool:
+        return self.everywhere in ("1", "true")
+
+
 class HealthQuery(Body):
     live: StrictStr | SkipJsonSchema[None] = Field(
         None, description="any value: only say whether the process is up")

@@ -25,7 +25,7 @@ from app.auth import InvalidToken, Principal, TokenExpired, authenticate, still_
 from app.commands import SOCKET_COMMANDS, execute
 from app.errors import error_body
 from app.realtime import OrderedRedisManager
-from core.models import User
+from core.models import RevokedToken, User
 from core.services import Services
 from core.settings import Settings
 from domain.errors import DomainError
@@ -208,15 +208,18 @@ def recheck_principals(state: Hub) -> int:
     if not connected:
         return 0
     ids = sorted({p.id for _, p in connected})
+    jtis = sorted({p.jti for _, p in connected})
     try:
         with state.services.db.transaction() as tx:
             rows = {u.id: u for u in tx.execute(select(User).where(User.id.in_(ids))).scalars()}
+            revoked = set(tx.execute(select(RevokedToken.jti)
+                                     .where(RevokedToken.jti.in_(jtis))).scalars())
     except Exception as exc:  # noqa: BLE001 - database down: every command is refused anyway
         log.debug("socket principals not re-checked: %s", exc)
         return 0
     closed = 0
     for sid, principal in connected:
-        if not still_valid(principal, rows.get(principal.id)):
+        if principal.jti in revoked or not still_valid(principal, rows.get(principal.id)):
             _close(state, sid, "invalid_token",
                    "the token was revoked (logout, password change or deactivation)")
             closed += 1

@@ -50,6 +50,18 @@ class User(Base):
     token_salt: Mapped[str] = mapped_column(String(32), default=lambda: secrets.token_hex(16))
 
 
+class RevokedToken(Base):
+    """A token logged out before it expired (its `jti` claim): refused by every
+    request and socket until `expires_at`, then purged (nothing to refuse)."""
+
+    __tablename__ = "revoked_tokens"
+    __table_args__ = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_unicode_ci"}
+
+    jti: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[int] = mapped_column(Integer, index=True)
+    expires_at: Mapped[float] = mapped_column(Double, index=True)  # the token's exp (epoch s)
+
+
 class Cliente(Base):
     __tablename__ = "clientes"
     __table_args__ = (

@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import contextlib
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from core.db import Database
-from core.models import GestionSession, User
+from core.models import GestionSession, RevokedToken, User
 from domain.errors import Conflict, NotFound, ValidationFailed
 from domain.states import Role, SessionStatus
 
@@ -113,6 +114,18 @@ class UserService:
         with self.db.transaction() as tx:
             tx.execute(update(User).where(User.id == user_id)
                        .values(token_version=User.token_version + 1))
+
+    def revoke_token(self, user_id: int, jti: str, expires_at: float) -> None:
+        """Log one token out (its jti refused until it would have expired anyway;
+        the user's other screens stay logged in). Expired entries are purged here,
+        so the table holds only tokens that are still live."""
+        try:
+            with self.db.transaction() as tx:
+                tx.execute(delete(RevokedToken).where(RevokedToken.expires_at < time.time() - 60))
+                if tx.get(RevokedToken, jti) is None:
+                    tx.add(RevokedToken(jti=jti, user_id=user_id, expires_at=expires_at))
+        except IntegrityError:
+            pass  # a concurrent logout of the same token revoked it first
 
     def set_active(self, username: str, active: bool) -> dict:
         """Deactivating refuses the user's tokens at once (every request checks

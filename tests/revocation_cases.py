@@ -21,6 +21,9 @@ from tests.conftest import for_cliente
 #: (app.sockets.RECHECK_EVERY 2 s + the 1 s loop, plus a loaded machine).
 CLOSE_BOUND = 6.0
 QUIET = 1.0
+#: Past one socket re-check (RECHECK_EVERY 2 s + the 1 s loop): long enough
+#: for a wrongly revoked socket to be closed.
+RECHECK_WAIT = 3.5
 
 
 def _closed_within(ws: Any, bound: float) -> float:
@@ -78,6 +81,30 @@ def logged_out_token_is_refused(factory, api, listen) -> float:
     assert again.status_code == 200, again.text
     assert api.get("/api/auth/me", again.json()["token"]).status_code == 200
     return took
+
+
+def logout_revokes_that_token_only(factory, api, listen) -> float:
+    """Item 9: a logout revoked every token of the user (the supervisor's other
+    screens too). Now it revokes that token: the same user's second token keeps
+    REST and its socket; a bad `everywhere` is a 422 that revokes nothing;
+    `?everywhere=1` then revokes the rest."""
+    gtr = factory.gtr()
+    desk, wall = factory.token(gtr), factory.token(gtr)
+    ws_wall = listen(wall)
+    assert api.post("/api/auth/logout?everywhere=maybe", desk).status_code == 422
+    assert api.get("/api/auth/me", desk).status_code == 200
+    assert api.post("/api/auth/logout", desk).status_code == 204
+    assert api.get("/api/auth/me", desk).status_code == 401
+    # a repeated logout with the dead token is a 401, and changes nothing
+    assert api.post("/api/auth/logout", desk).status_code == 401
+    time.sleep(RECHECK_WAIT)  # past a socket re-check: the other screen stays
+    assert ws_wall.client.connected and "auth_error" not in ws_wall.names(), \
+        "the other screen's socket was closed"
+    assert api.get("/api/auth/me", wall).status_code == 200
+    other = factory.token(gtr)
+    assert api.post("/api/auth/logout?everywhere=1", other).status_code == 204
+    assert api.get("/api/auth/me", wall).status_code == 401
+    return _closed_within(ws_wall, CLOSE_BOUND)
 
 
 def password_change_revokes_older_tokens(factory, api, listen, db) -> float:

@@ -28,6 +28,10 @@ def test_logged_out_token_is_refused_on_rest_and_socket(factory, api, listen):
     cases.logged_out_token_is_refused(factory, api, listen)
 
 
+def test_logout_revokes_that_token_only(factory, api, listen):
+    cases.logout_revokes_that_token_only(factory, api, listen)
+
+
 def test_password_change_revokes_older_tokens(factory, api, listen, db):
     cases.password_change_revokes_older_tokens(factory, api, listen, db)
 

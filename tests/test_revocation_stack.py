@@ -21,6 +21,10 @@ def test_logged_out_token_is_refused_on_rest_and_socket(factory, api, listen):
     print(f"logged-out socket closed after {took:.2f}s")
 
 
+def test_logout_revokes_that_token_only(factory, api, listen):
+    cases.logout_revokes_that_token_only(factory, api, listen)
+
+
 def test_password_change_revokes_older_tokens(factory, api, listen, db):
     took = cases.password_change_revokes_older_tokens(factory, api, listen, db)
     print(f"socket of the old password's token closed after {took:.2f}s")

@@ -7,7 +7,7 @@ from app.auth import current_user, issue_token, require, verify_password
 from app.contract import operation
 from app.ratelimit import client_ip, enforce
 from app.registry import services
-from app.schemas import LoginIn, LoginOut, UserOut, parse
+from app.schemas import LoginIn, LoginOut, LogoutQuery, UserOut, parse, parse_query
 from core.models import User
 from domain.errors import Unauthorized
 
@@ -43,12 +43,18 @@ def login():
 
 
 @bp.post("/logout")
-@operation(tags=["auth"], ok={204: None})
+@operation(tags=["auth"], query=LogoutQuery, ok={204: None}, errors=(422,))
 @require()
 def logout():
-    """Log out: every token of this user is revoked (401 on REST at once; its
-    open sockets, on every web process, are closed within a few seconds)."""
-    services().users.revoke_tokens(current_user().id)
+    """Log out: this token is revoked (401 on REST at once; its open sockets, on
+    every web process, are closed within a few seconds); the user's other
+    screens stay logged in. `?everywhere=1` revokes every token of the user."""
+    query = parse_query(LogoutQuery)
+    p = current_user()
+    if query.is_everywhere:
+        services().users.revoke_tokens(p.id)
+    else:
+        services().users.revoke_token(p.id, p.jti, p.expires_at or 0.0)
     return "", 204
 
 

@@ -30,7 +30,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Log out: every token of this user is revoked (401 on REST at once; its open sockets, on every web process, are closed within a few seconds). */
+        /** Log out: this token is revoked (401 on REST at once; its open sockets, on every web process, are closed within a few seconds); the user's other screens stay logged in. `?everywhere=1` revokes every token of the user. */
         post: operations["logout"];
         delete?: never;
         options?: never;
@@ -482,6 +482,16 @@ export interface components {
             errors: components["schemas"]["FieldError"][] | null;
         } & {
             [key: string]: unknown;
+        };
+        /** LogoutQuery */
+        LogoutQuery: {
+            /**
+             * Everywhere
+             * @description 1 or true: revoke every token of the user, not only this one
+             * @default null
+             * @enum {string}
+             */
+            everywhere: "0" | "1" | "false" | "true";
         };
         /** UserOut */
         UserOut: {
@@ -1303,7 +1313,10 @@ export interface operations {
     };
     logout: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description 1 or true: revoke every token of the user, not only this one */
+                everywhere?: "0" | "1" | "false" | "true";
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -1326,7 +1339,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Unprocessable Content */
+            /** @description A field is missing, of the wrong type or out of range (`validation_error`, with `field`) */
             422: {
                 headers: {
                     [name: string]: unknown;
