@@ -1,6 +1,8 @@
 """What must hold after any fault, read from the database (the truth): each
-ended session has exactly one terminal transition (one audit row, one event),
-none is active past its deadline + a bound, and the event log has no holes.
+session has one start audit row, each ended session exactly one terminal
+transition (one audit row, one event), none is active past its deadline + a
+bound or timed out before it, each client has at most one active session and
+is en_gestion iff it has one, and the event log has no holes.
 
 Shared by the fault tests (tests/test_faults.py) and the soak (bench/soak.py)."""
 
@@ -13,7 +15,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from core.db import Database, db_now
-from core.models import AuditEntry, EventCounter, EventEntry, GestionSession
+from core.models import AuditEntry, Cliente, EventCounter, EventEntry, GestionSession
 
 #: Audit actions that end a session (orphan_release ends a client lock without one).
 TERMINAL_ACTIONS = ("end", "timeout", "released")
@@ -43,17 +45,23 @@ class Report:
     #: timed-out sessions: ended_at - deadline_at (database clock), seconds
     timeout_lateness: list[float] = field(default_factory=list)
     early_timeouts: list[str] = field(default_factory=list)
+    #: sessions without exactly one start audit row
+    starts: list[str] = field(default_factory=list)
+    #: clients (of the sessions read) with more than one active session, or
+    #: whose estado/current session disagree with their active session
+    clients: list[int] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not (self.lost or self.double or self.mismatched or self.stuck or self.seq_gaps
-                    or self.early_timeouts)
+                    or self.early_timeouts or self.starts or self.clients)
 
     def problems(self) -> dict[str, Any]:
         return {k: v[:20] for k, v in (("lost", self.lost), ("double", self.double),
                                        ("mismatched", self.mismatched), ("stuck", self.stuck),
                                        ("seq_gaps", self.seq_gaps),
-                                       ("early_timeouts", self.early_timeouts)) if v}
+                                       ("early_timeouts", self.early_timeouts),
+                                       ("starts", self.starts), ("clients", self.clients)) if v}
 
 
 def check(db: Database, *, stuck_bound: float, session_ids: set[str] | None = None,
@@ -65,8 +73,11 @@ def check(db: Database, *, stuck_bound: float, session_ids: set[str] | None = No
     with db.transaction() as tx:
         now = float(tx.execute(select(db_now())).scalar_one())
         q = select(GestionSession.id, GestionSession.status, GestionSession.deadline_at,
-                   GestionSession.ended_at)
+                   GestionSession.ended_at, GestionSession.cliente_id)
         rows = [r for r in tx.execute(q).all() if session_ids is None or r[0] in session_ids]
+        starts: Counter[str] = Counter(sid for (sid,) in tx.execute(
+            select(AuditEntry.session_id).where(AuditEntry.action == "start")).all())
+        rep.clients = _inconsistent_clients(tx, {r[4] for r in rows})
         audits: Counter[str] = Counter()
         audit_action: dict[str, str] = {}
         for sid, action in tx.execute(
@@ -87,7 +98,9 @@ def check(db: Database, *, stuck_bound: float, session_ids: set[str] | None = No
         rep.counter_seq = tx.execute(select(EventCounter.seq)).scalar()
     rep.sessions = len(rows)
     rep.by_status = dict(Counter(r[1] for r in rows))
-    for sid, status, deadline, ended in rows:
+    for sid, status, deadline, ended, _ in rows:
+        if starts[sid] != 1:
+            rep.starts.append(sid)
         if status == "active":
             rep.active += 1
             if now - deadline > stuck_bound:
@@ -114,3 +127,25 @@ def check(db: Database, *, stuck_bound: float, session_ids: set[str] | None = No
         if rep.counter_seq is not None and rep.counter_seq != seqs[-1]:
             rep.seq_gaps.append(int(rep.counter_seq))  # committed numbers missing at the end
     return rep
+
+
+def _inconsistent_clients(tx: Any, cliente_ids: set[int]) -> list[int]:
+    """One active session per client; en_gestion iff one, and then it is the
+    client's current session."""
+    if not cliente_ids:
+        return []
+    active: dict[int, list[str]] = {}
+    for cid, sid in tx.execute(select(GestionSession.cliente_id, GestionSession.id).where(
+            GestionSession.status == "active")).all():
+        if cid in cliente_ids:
+            active.setdefault(cid, []).append(sid)
+    bad = []
+    for cid, estado, current in tx.execute(
+            select(Cliente.id, Cliente.estado, Cliente.current_session_id)).all():
+        if cid not in cliente_ids:
+            continue
+        live = active.get(cid, [])
+        if len(live) > 1 or (estado == "en_gestion") != (len(live) == 1) \
+                or (live and current != live[0]):
+            bad.append(cid)
+    return bad[:100]

@@ -256,6 +256,30 @@ class Factory:
                 tuple(sessions), len(self.audit_of(cliente_id)))
 
 
+@pytest.fixture(autouse=True)
+def _invariants_after(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Under @pytest.mark.invariants: the database's promises still hold for
+    the sessions this test started and the events it logged (bench.invariants)."""
+    marker = request.node.get_closest_marker("invariants")
+    if marker is None or marker.kwargs.get("skip"):
+        yield
+        return
+    from bench.invariants import check
+    from core.eventlog import EventLog
+
+    db: Database = request.getfixturevalue("db")
+
+    def session_ids() -> set[str]:
+        with db.transaction() as tx:
+            return set(tx.execute(select(GestionSession.id)).scalars())
+
+    since_seq, before = EventLog(db).last_seq(), session_ids()
+    yield
+    # a session may be active past its deadline for a sweep period (+ a loaded machine)
+    rep = check(db, stuck_bound=30.0, session_ids=session_ids() - before, since_seq=since_seq)
+    assert rep.ok, f"invariants broken after the test: {rep.problems()}"
+
+
 @pytest.fixture
 def factory(db: Database, server: Stack | InProcess) -> Factory:
     return Factory(db, server.env["JWT_SECRET"])

@@ -14,6 +14,8 @@ from app.auth import issue_token
 from core.models import AuditEntry, Cliente, GestionSession, User
 from tests.conftest import Factory
 
+pytestmark = pytest.mark.invariants  # bench.invariants.check after each test
+
 MISSING = 2_000_000_000  # a client/user id no test ever creates
 
 

@@ -25,6 +25,8 @@ import jwt
 import pytest
 import requests
 
+from bench.invariants import check
+from core.db import Database
 from core.settings import DEV_JWT_SECRET
 from harness.backends import free_port
 
@@ -213,6 +215,7 @@ def test_a_killed_worker_is_restarted_and_sessions_still_time_out(devstack):
             (cid,)).fetchall()
     assert status == "timed_out"
     assert ended_at >= deadline_at, (ended_at, deadline_at)  # never early
+    _invariants_hold(devstack)
     print(f"worker restarted after kill -9; session timed out {ended - deadline:.1f}s "
           "after its deadline")
 
@@ -245,3 +248,14 @@ def test_a_killed_private_redis_is_restarted_and_the_stack_recovers(devstack):
     me = requests.get(f"{devstack.base}/api/auth/me", timeout=10,
                       headers={"Authorization": f"Bearer {out['token']}"})
     assert me.status_code == 200, me.text
+    _invariants_hold(devstack)
+
+
+def _invariants_hold(devstack) -> None:
+    """bench.invariants on make run's own SQLite database."""
+    db = Database(f"sqlite:///{devstack.instance / 'albru.db'}")
+    try:
+        rep = check(db, stuck_bound=30.0)
+        assert rep.ok, rep.problems()
+    finally:
+        db.dispose()

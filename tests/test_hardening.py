@@ -13,6 +13,8 @@ from app.api.health import HealthProbe
 from app.registry import services
 from tests import hardening_cases as cases
 
+pytestmark = pytest.mark.invariants  # bench.invariants.check after each test
+
 # ------------------------------------------------------------------ item 1
 
 

@@ -13,6 +13,8 @@ from app.registry import services
 from bench.invariants import check
 from core.models import AuditEntry, Cliente, EventCounter, GestionSession
 
+pytestmark = pytest.mark.invariants  # bench.invariants.check after each test
+
 # ------------------------------------------------------------------ item 2
 
 PAIRS = 40

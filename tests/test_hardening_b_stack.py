@@ -20,7 +20,7 @@ from harness.services import PrivateRedis
 from harness.stack import Stack
 from tests.conftest import Api, Factory, Listener, backends
 
-pytestmark = pytest.mark.stack
+pytestmark = [pytest.mark.stack, pytest.mark.invariants]
 
 # ------------------------------------------------------------------ item 3
 

@@ -11,7 +11,7 @@ import requests
 from bench.invariants import check
 from tests import hardening_cases as cases
 
-pytestmark = pytest.mark.stack
+pytestmark = [pytest.mark.stack, pytest.mark.invariants]
 
 FLOOD = 50
 #: An answer of /api/health, flood or not (HEALTH_BOUND 2.5 s plus a loaded machine).

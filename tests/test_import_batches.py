@@ -4,8 +4,12 @@ failure answers. The timing on SQLite is tests/test_import_stack.py."""
 
 from __future__ import annotations
 
+import pytest
+
 from app.registry import services
 from domain.errors import Unavailable
+
+pytestmark = pytest.mark.invariants  # bench.invariants.check after each test
 
 
 def _csv(n: int) -> bytes:

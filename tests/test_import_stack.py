@@ -16,6 +16,7 @@ import pytest
 import requests
 
 from app.auth import hash_password, issue_token
+from bench.invariants import check
 from core.db import Database
 from core.eventlog import create_schema
 from core.models import Cliente, GestionSession, User
@@ -105,6 +106,8 @@ def test_a_10000_row_import_on_sqlite_keeps_heartbeats_and_timeouts_in_bounds(tm
         assert max(took for _, took in waits) < HEARTBEAT_BOUND, waits
         assert status == "timed_out"
         assert 0 <= late < LATE_BOUND, late
+        rep = check(db, stuck_bound=10.0)
+        assert rep.ok, rep.problems()
     finally:
         stack.stop()
         db.dispose()

@@ -17,6 +17,8 @@ from core.models import User
 from core.users import UserService
 from tests import revocation_cases as cases
 
+pytestmark = pytest.mark.invariants  # bench.invariants.check after each test
+
 SECRET = "s" * 32
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from tests import revocation_cases as cases
 
-pytestmark = pytest.mark.stack
+pytestmark = [pytest.mark.stack, pytest.mark.invariants]
 
 
 def test_deactivated_advisor_socket_is_closed_and_gets_no_push(factory, api, listen, db):
