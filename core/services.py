@@ -49,7 +49,8 @@ class Services:
     def build(cls, settings: Settings, arm_timeout: ArmTimeout) -> Services:
         """`arm_timeout` sends a session's timeout task: the queue belongs to the
         edge (app.queue), so core never imports Celery."""
-        db = Database(settings.database_url, pool_size=settings.db_pool_size)
+        db = Database(settings.database_url, pool_size=settings.db_pool_size,
+                      tls=settings.db_tls, tls_ca=settings.db_tls_ca)
         breaker = Breaker("redis", settings.redis_retry_after)
         client = make_redis(settings.redis_url, breaker)
         metrics = ClusterCounters(client, settings.key_prefix)

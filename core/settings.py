@@ -101,6 +101,10 @@ class Settings(BaseSettings):
     db_password: str = var("DB_PASSWORD", default="")
     db_name: str = var("DB_NAME", default="albru_crm")
     db_pool_size: int = var("DB_POOL_SIZE", default=10, ge=1)
+    #: TLS to MySQL (core.db.mysql_tls): auto = disabled on loopback, preferred elsewhere
+    db_tls: Annotated[Literal["auto", "disabled", "preferred", "required", "verify_ca",
+                              "verify_identity"], Lower] = var("DB_TLS", default="auto")
+    db_tls_ca: str = var("DB_TLS_CA", default="")
     redis_url_given: str = var("REDIS_URL", default="")
     redis_host: str = var("REDIS_HOST", default="")
     redis_port: int = var("REDIS_PORT", default=6379, ge=1, le=65535)
