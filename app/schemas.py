@@ -11,6 +11,7 @@ from flask import request
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
 from pydantic.json_schema import SkipJsonSchema
 
+from core.users import MAX_PASSWORD, MIN_PASSWORD, USERNAME
 from domain.clientes import EMAIL_PATTERN, LIMITS, PHONE_PATTERN
 from domain.errors import DomainError, ValidationFailed
 from domain.states import Estado, Resultado, Role, SessionStatus
@@ -81,11 +82,24 @@ class ClienteIn(Body):
 QueryId = Annotated[int, Field(ge=1, le=2_147_483_647)]
 
 
+_ESTADO = "(nuevo|derivado|en_gestion|gestionado|no_gestionado|cerrado)"
+
+
 class ClientesQuery(Body):
     estado: Estado | SkipJsonSchema[None] = None
     asesor_id: QueryId | SkipJsonSchema[None] = None
     limit: Annotated[int, Field(ge=1, le=500)] = 50
     offset: Annotated[int, Field(ge=0, le=10_000_000)] = 0
+    q: Annotated[StrictStr, Field(
+        max_length=100, description="search: the start of the name, phone or document, "
+        "or a client id (`#42` or `42`)")] | SkipJsonSchema[None] = None
+    estados: Annotated[StrictStr, Field(
+        max_length=100, pattern=f"^{_ESTADO}(,{_ESTADO})*$",
+        description="several states, comma-separated (a board column)")] | SkipJsonSchema[
+            None] = None
+    order: Literal["id", "oldest", "newest"] = Field(
+        "id", description="`oldest`: longest waiting first (last state change), `newest`: "
+        "the reverse; `id`: by id")
 
 
 class HealthQuery(Body):
@@ -335,8 +349,10 @@ class StatsOut(Out):
     completed_today: int
     timed_out_today: int
     released_today: int
+    handled_today: int = Field(0, description="sessions ended today as `gestionado`")
     mean_handling_seconds: float | None
     day_start: float
+    day_end: float = Field(0, description="the next midnight in TIMEZONE")
     now: float
     timezone: str
 
@@ -346,6 +362,7 @@ class AsesorStats(Out):
     nombre: str
     active: int = Field(description="live sessions now")
     completed_today: int
+    handled_today: int = Field(0, description="sessions ended today as `gestionado`")
     timed_out_today: int
     released_today: int
     mean_handling_seconds: float | None = Field(
@@ -360,6 +377,7 @@ class AsesorStatsOut(Out):
         "day_start": 1764201600.0, "now": 1764234010.5, "timezone": "UTC"}))
     items: list[AsesorStats]
     day_start: float
+    day_end: float = Field(0, description="the next midnight in TIMEZONE: read again then")
     now: float
     timezone: str
 
@@ -417,3 +435,85 @@ def validate(model: type[M], data: dict[str, Any]) -> M:
         first = errors[0]
         raise ValidationFailed(f"{first['field']}: {first['message']}", field=first["field"],
                                errors=errors) from None
+
+
+# ------------------------------------------------------------ the GTR desk
+
+
+class ResumenOut(Out):
+    """The queue at a glance: every state's true count and, for the waiting
+    states, since when the longest-waiting client waits (epoch seconds)."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra=_examples({
+        "counts": {"nuevo": 618, "derivado": 12, "en_gestion": 3, "gestionado": 40,
+                   "no_gestionado": 5, "cerrado": 2},
+        "oldest": {"nuevo": 1764230000.0, "derivado": 1764233000.0, "no_gestionado": None},
+        "now": 1764234010.5}))
+    counts: dict[str, int]
+    oldest: dict[str, float | None]
+    now: float
+
+
+class ImportRowOut(Out):
+    line: int
+    nombre: str
+    telefono: str
+    email: str | None
+    documento: str | None
+    notas: str | None
+
+
+class ImportProblem(Out):
+    line: int
+    field: str
+    message: str
+
+
+class ImportDuplicate(Out):
+    line: int
+    field: str = Field(description="telefono or documento")
+    value: str
+    cliente_id: int | None = Field(description="the existing client with that value")
+    first_line: int | None = Field(description="an earlier line of the file with that value")
+
+
+class ImportCheckOut(Out):
+    model_config = ConfigDict(extra="allow", json_schema_extra=_examples({
+        "total": 3, "rows": [{"line": 2, "nombre": "Ana Torres", "telefono": "+51 900 000 001",
+                              "email": None, "documento": None, "notas": None}],
+        "errors": [{"line": 3, "field": "telefono", "message": "telefono is required"}],
+        "duplicates": [{"line": 4, "field": "telefono", "value": "+51 900 000 001",
+                        "cliente_id": None, "first_line": 2}]}))
+    total: int = Field(description="client lines in the file (blank lines skipped)")
+    rows: list[ImportRowOut] = Field(description="the valid lines, cleaned, in file order")
+    errors: list[ImportProblem]
+    duplicates: list[ImportDuplicate]
+
+
+class LoteIn(Body):
+    model_config = ConfigDict(json_schema_extra=_examples(
+        {"clientes": [{"nombre": "Ana Torres", "telefono": "+51 900 000 001"}]}))
+    clientes: Annotated[list[ClienteIn], Field(min_length=1, max_length=1000)]
+
+
+class AdminUserOut(Out):
+    id: int
+    username: str
+    nombre: str
+    role: Role
+    active: bool
+
+
+class AdminUserIn(Body):
+    model_config = ConfigDict(json_schema_extra=_examples(
+        {"username": "asesor6", "nombre": "Asesor 6", "role": "asesor",
+         "password": "una-clave-larga"}))
+    username: Annotated[StrictStr, Field(pattern=USERNAME.pattern)]
+    nombre: Annotated[StrictStr, Field(min_length=1, max_length=120, pattern=r"\S")]
+    role: Role
+    password: Annotated[StrictStr, Field(min_length=MIN_PASSWORD, max_length=MAX_PASSWORD)]
+
+
+class PasswordIn(Body):
+    model_config = ConfigDict(json_schema_extra=_examples({"password": "una-clave-nueva"}))
+    password: Annotated[StrictStr, Field(min_length=MIN_PASSWORD, max_length=MAX_PASSWORD)]

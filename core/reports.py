@@ -12,7 +12,7 @@ from core.db import Database, db_now
 from core.models import GestionSession, User
 from core.sessions import live_session, session_view
 from core.visibility import visible_cliente
-from domain.states import SessionStatus
+from domain.states import Resultado, SessionStatus
 from domain.visibility import Viewer
 
 ACTIVE = SessionStatus.ACTIVE.value
@@ -78,12 +78,18 @@ class Reports:
                 select(func.count()).where(
                     ended_today, GestionSession.status == SessionStatus.RELEASED.value)
             ).scalar_one()
+            handled = tx.execute(
+                select(func.count()).where(
+                    ended_today, GestionSession.status == SessionStatus.COMPLETED.value,
+                    GestionSession.resultado == Resultado.GESTIONADO.value)
+            ).scalar_one()
         return {
             "active": int(active),
             "started_today": int(sum(per_status.values())),
             "completed_today": int(completed[0]),
             "timed_out_today": int(timed_out),
             "released_today": int(released),
+            "handled_today": int(handled),
             "mean_handling_seconds": round(float(completed[1]), 3) if completed[1] else None,
             "day_start": day_start,
             "now": now,
@@ -106,6 +112,12 @@ class Reports:
                        func.avg(GestionSession.ended_at - GestionSession.started_at))
                 .where(GestionSession.ended_at >= day_start)
                 .group_by(GestionSession.asesor_id, GestionSession.status)).all()
+            handled = dict(tx.execute(
+                select(GestionSession.asesor_id, func.count())
+                .where(GestionSession.ended_at >= day_start,
+                       GestionSession.status == SessionStatus.COMPLETED.value,
+                       GestionSession.resultado == Resultado.GESTIONADO.value)
+                .group_by(GestionSession.asesor_id)).all())
         per: dict[int, dict[str, Any]] = {}
         for asesor_id, status, count, mean in ended:
             row = per.setdefault(asesor_id, {})
@@ -121,6 +133,7 @@ class Reports:
                 "completed_today": done,
                 "timed_out_today": row.get(SessionStatus.TIMED_OUT.value, (0, None))[0],
                 "released_today": row.get(SessionStatus.RELEASED.value, (0, None))[0],
+                "handled_today": int(handled.get(uid, 0)),
                 "mean_handling_seconds": round(mean, 3) if mean is not None else None,
             })
         return {"items": items, "day_start": day_start, "now": now}

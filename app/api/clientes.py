@@ -15,7 +15,10 @@ from app.schemas import (
     ClienteOut,
     ClientesQuery,
     DeriveIn,
+    ImportCheckOut,
     ImportOut,
+    LoteIn,
+    ResumenOut,
     json_object,
     parse,
     parse_query,
@@ -30,15 +33,16 @@ bp = Blueprint("clientes", __name__, url_prefix="/api")
 @operation(tags=["clientes"], query=ClientesQuery, ok={200: ClienteList}, errors=(422,))
 @require()
 def list_clientes():
-    """The queue, by id; an advisor sees their own clients plus the pool."""
+    """The queue: search, filters and pages with the total; an advisor sees their
+    own clients plus the pool."""
     q = parse_query(ClientesQuery)
     user = current_user()
-    return jsonify(services().clientes.list(
-        estado=q.estado.value if q.estado else None,
-        asesor_id=q.asesor_id,
-        viewer=user.viewer,
-        limit=q.limit,
-        offset=q.offset,
+    estados = q.estados.split(",") if q.estados else None
+    if q.estado is not None:  # both: the clients in the state both allow
+        estados = [q.estado.value] if estados is None or q.estado.value in estados else []
+    return jsonify(services().clientes.search(
+        viewer=user.viewer, q=q.q, estados=estados, asesor_id=q.asesor_id, order=q.order,
+        limit=q.limit, offset=q.offset,
     ))
 
 
@@ -102,3 +106,47 @@ def list_asesores():
     """The advisors, for the derive menu."""
     return jsonify([{k: u[k] for k in ("id", "username", "nombre", "active")}
                     for u in services().users.list(Role.ASESOR)])
+
+
+def _csv_text() -> str:
+    """The uploaded CSV (multipart field `file`, or a text/csv body) as text."""
+    upload = request.files.get("file")
+    if upload is not None:
+        raw = upload.read()
+    elif request.mimetype in ("text/csv", "text/plain"):
+        raw = request.get_data()
+    else:
+        raise ValidationFailed("send a CSV as multipart field 'file' or as a text/csv body",
+                               field="file")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ValidationFailed("the CSV file must be UTF-8", field="file") from None
+
+
+@bp.get("/clientes/resumen")
+@operation(tags=["clientes"], ok={200: ResumenOut}, errors=(403,))
+@require(Role.GTR)
+def clientes_resumen():
+    """Every state's true count and since when its longest-waiting client waits."""
+    return jsonify(services().clientes.resumen())
+
+
+@bp.post("/clientes/import/check")
+@operation(tags=["clientes"], ok={200: ImportCheckOut}, errors=(403, 413, 422))
+@require(Role.GTR)
+def check_import():
+    """Check a CSV without writing anything: the valid lines, every bad line,
+    and the duplicate phones and documents (in the database or the file)."""
+    return jsonify(services().clientes.check_import(_csv_text()))
+
+
+@bp.post("/clientes/lote")
+@operation(tags=["clientes"], body=LoteIn, ok={201: ImportOut}, errors=(400, 403, 413, 422))
+@require(Role.GTR)
+def create_lote():
+    """Create up to 1000 clients at once (a part of a checked CSV import)."""
+    body = parse(LoteIn)
+    views = services().clientes.create_batch(
+        current_user().id, [c.model_dump() for c in body.clientes])
+    return jsonify({"imported": len(views), "ids": [v["id"] for v in views]}), 201
