@@ -1,0 +1,88 @@
+// The supervisor's board columns: one server page per column (search and
+// filters applied by the server), with the server's total. Pages are read
+// again when an event may change them; answers to stale requests are dropped.
+import { create } from "zustand";
+import { gtrApi } from "../api/gtrApi";
+import type { ClienteOut, ResumenOut } from "../api/types";
+import type { Columna } from "../lib/board";
+import { COLUMNAS_GTR, consulta, type Filtros, offsetValido, SIN_FILTROS } from "../lib/gtrDesk";
+
+export interface Pagina {
+  offset: number;
+  items: ClienteOut[];
+  total: number;
+  loaded: boolean;
+  error: string | null;
+}
+
+const vacia = (): Pagina => ({ offset: 0, items: [], total: 0, loaded: false, error: null });
+const todas = (): Record<Columna, Pagina> => ({
+  nuevo: vacia(), derivado: vacia(), en_gestion: vacia(), gestionados: vacia(), devueltos: vacia(),
+});
+
+interface GtrState {
+  filtros: Filtros;
+  paginas: Record<Columna, Pagina>;
+  resumen: ResumenOut | null;
+  setFiltros(f: Partial<Filtros>): void;
+  irA(col: Columna, offset: number): Promise<void>;
+  cargar(col: Columna): Promise<void>;
+  cargarTodas(): Promise<void>;
+  cargarResumen(): Promise<void>;
+  reset(): void;
+}
+
+const pedidos: Record<string, number> = {};
+
+export const useGtrStore = create<GtrState>()((set, get) => ({
+  filtros: SIN_FILTROS,
+  paginas: todas(),
+  resumen: null,
+
+  setFiltros: (f) => {
+    const filtros = { ...get().filtros, ...f };
+    const paginas = { ...get().paginas };
+    for (const k of Object.keys(paginas) as Columna[]) paginas[k] = { ...paginas[k], offset: 0 };
+    set({ filtros, paginas });
+    void get().cargarTodas();
+  },
+
+  irA: async (col, offset) => {
+    set({ paginas: { ...get().paginas, [col]: { ...get().paginas[col], offset } } });
+    await get().cargar(col);
+  },
+
+  cargar: async (col) => {
+    const def = COLUMNAS_GTR.find((c) => c.key === col)!;
+    const n = (pedidos[col] = (pedidos[col] ?? 0) + 1);
+    const { filtros } = get();
+    const offset = get().paginas[col].offset;
+    try {
+      let page = await gtrApi.buscar(consulta(def, filtros, offset));
+      const fixed = offsetValido(offset, page.total);
+      if (fixed !== offset) page = await gtrApi.buscar(consulta(def, filtros, fixed));
+      if (pedidos[col] !== n) return; // a newer request owns this column
+      set({ paginas: { ...get().paginas, [col]: {
+        offset: fixed, items: page.items, total: page.total, loaded: true, error: null,
+      } } });
+    } catch (e) {
+      if (pedidos[col] !== n) return;
+      const error = e instanceof Error ? e.message : String(e);
+      set({ paginas: { ...get().paginas, [col]: { ...get().paginas[col], loaded: true, error } } });
+    }
+  },
+
+  cargarTodas: async () => {
+    await Promise.all(COLUMNAS_GTR.map((c) => get().cargar(c.key)));
+  },
+
+  cargarResumen: async () => {
+    try {
+      set({ resumen: await gtrApi.resumen() });
+    } catch {
+      /* the next event or reload reads it again */
+    }
+  },
+
+  reset: () => set({ filtros: SIN_FILTROS, paginas: todas(), resumen: null }),
+}));
