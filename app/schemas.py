@@ -91,8 +91,9 @@ class ClientesQuery(Body):
     limit: Annotated[int, Field(ge=1, le=500)] = 50
     offset: Annotated[int, Field(ge=0, le=10_000_000)] = 0
     q: Annotated[StrictStr, Field(
-        max_length=100, description="search: the start of the name, phone or document, "
-        "or a client id (`#42` or `42`)")] | SkipJsonSchema[None] = None
+        max_length=100, description="search: the start of the name, phone or document "
+        "(any case and accents on MariaDB), or a client id (`#42` or `42`)")] | SkipJsonSchema[
+            None] = None
     estados: Annotated[StrictStr, Field(
         max_length=100, pattern=f"^{_ESTADO}(,{_ESTADO})*$",
         description="several states, comma-separated (a board column)")] | SkipJsonSchema[

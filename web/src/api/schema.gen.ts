@@ -715,7 +715,7 @@ export interface components {
             offset: number;
             /**
              * Q
-             * @description search: the start of the name, phone or document, or a client id (`#42` or `42`)
+             * @description search: the start of the name, phone or document (any case and accents on MariaDB), or a client id (`#42` or `42`)
              * @default null
              */
             q: string;
@@ -1741,7 +1741,7 @@ export interface operations {
                 asesor_id?: number;
                 limit?: number;
                 offset?: number;
-                /** @description search: the start of the name, phone or document, or a client id (`#42` or `42`) */
+                /** @description search: the start of the name, phone or document (any case and accents on MariaDB), or a client id (`#42` or `42`) */
                 q?: string;
                 /** @description several states, comma-separated (a board column) */
                 estados?: string;
