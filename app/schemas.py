@@ -518,3 +518,21 @@ class AdminUserIn(Body):
 class PasswordIn(Body):
     model_config = ConfigDict(json_schema_extra=_examples({"password": "una-clave-nueva"}))
     password: Annotated[StrictStr, Field(min_length=MIN_PASSWORD, max_length=MAX_PASSWORD)]
+
+
+class BulkDeriveIn(Body):
+    model_config = ConfigDict(json_schema_extra=_examples(
+        {"ids": [42, 43, 44], "asesor_id": 3}, {"ids": [45]}))
+    ids: Annotated[list[Id], Field(min_length=1, max_length=500)]
+    asesor_id: Id | None = Field(None, description="omitted or null: the shared pool")
+
+
+class BulkFailure(Out):
+    cliente_id: int
+    error: str
+    message: str
+
+
+class BulkDeriveOut(Out):
+    derived: list[int]
+    failed: list[BulkFailure]

@@ -366,6 +366,26 @@ class ClienteService:
                                        **exc.details) from None
         return self._import_batches(actor_id, cleaned)
 
+    def derive_many(self, actor_id: int, ids: list[int],
+                    asesor_id: int | None) -> dict[str, Any]:
+        """Derive each client in `ids` (one transaction and one event each, as
+        `derive`); a client that cannot be derived (gone, in gestión, changed
+        meanwhile) is reported, not fatal. An advisor who is not an active
+        advisor refuses the whole request before anything changes."""
+        if asesor_id is not None:
+            with self.db.transaction() as tx:
+                self._check_asesor(tx, asesor_id)
+        done: list[int] = []
+        failed: list[dict[str, Any]] = []
+        for cliente_id in dict.fromkeys(ids):  # once each, in the given order
+            try:
+                self.derive(actor_id, cliente_id, asesor_id)
+                done.append(cliente_id)
+            except DomainError as exc:
+                failed.append({"cliente_id": cliente_id, "error": exc.code,
+                               "message": exc.message})
+        return {"derived": done, "failed": failed}
+
 
 def _like_prefix(text: str) -> str:
     """`text%` for LIKE, with the wildcards in `text` matched literally."""

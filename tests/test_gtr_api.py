@@ -248,3 +248,30 @@ def test_users_admin_is_gtr_only_and_refuses_the_odd_cases(factory, api):
         "Content-Type": "application/json"}).status_code == 400
     with factory.db.transaction() as tx:
         assert tx.execute(select(User.active).where(User.id == gtr.id)).scalar_one()
+
+
+def test_bulk_derive_reports_each_client_and_refuses_a_bad_advisor(factory, api):
+    gtr, asesor, other_gtr = factory.gtr(), factory.asesor(), factory.gtr()
+    g = factory.token(gtr)
+    a, b = factory.cliente(), factory.cliente("no_gestionado")
+    busy = factory.cliente("en_gestion", asesor.id)
+    r = api.post("/api/clientes/derivar", g, json={"ids": [a.id, b.id, busy.id, a.id,
+                                                            2_147_483_647],
+                                                    "asesor_id": asesor.id})
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["derived"] == [a.id, b.id]
+    assert [(f["cliente_id"], f["error"]) for f in out["failed"]] == [
+        (busy.id, "invalid_state"), (2_147_483_647, "not_found")]
+    assert factory.get_cliente(a.id).asesor_asignado == asesor.id
+    pool = api.post("/api/clientes/derivar", g, json={"ids": [a.id]}).json()
+    assert pool["derived"] == [a.id] and factory.get_cliente(a.id).asesor_asignado is None
+    c = factory.cliente()
+    for body in ({"ids": [c.id], "asesor_id": other_gtr.id}, {"ids": []},
+                 {"ids": [0]}, {"ids": ["1"]}, {"ids": list(range(1, 502))},
+                 {"ids": [c.id], "asesor_id": 2_147_483_648}, {}):
+        r = api.post("/api/clientes/derivar", g, json=body)
+        assert r.status_code == 422, (body, r.text)
+    assert factory.get_cliente(c.id).estado == "nuevo"  # nothing changed
+    assert api.post("/api/clientes/derivar", factory.token(asesor),
+                    json={"ids": [c.id]}).status_code == 403

@@ -417,3 +417,55 @@ def test_ten_thousand_clients_board_stays_responsive(browser, desk, factory):
     finally:
         g.context.close()
     _no_console_errors(g)
+
+
+def test_bulk_derive_ticked_cards_and_the_oldest_new(browser, desk, factory):
+    """Point 4: tick cards (or take the N oldest new clients) and derive them
+    to one advisor or the pool, in one action with one confirmation."""
+    from playwright.sync_api import expect
+
+    gtr, asesor = factory.gtr(), factory.asesor()
+    g_tok = factory.token(gtr)
+    tag = uuid.uuid4().hex[:6]
+    made = [_api(desk, "POST", "/api/clientes", g_tok,
+                 json={"nombre": f"Bloque{tag} {i}", "telefono": f"+51 944 000 {i:03d}"}).json()
+            for i in range(4)]
+    g = _screen(browser, desk, "gtr")
+    try:
+        g.login(gtr.username)
+        gp = g.page
+        gp.get_by_label("Buscar", exact=True).fill(f"bloque{tag}")
+        nuevo = gp.get_by_test_id("col-nuevo")
+        expect(nuevo.get_by_test_id("total")).to_have_text("4")
+        for c in made[:2]:
+            nuevo.get_by_label(f"Seleccionar {c['nombre']}").check()
+        gp.get_by_role("button", name="Derivar en bloque… (2)").click()
+        dialog = gp.get_by_test_id("dialogo-bloque")
+        dialog.get_by_label("Derivar a").select_option(label=asesor.nombre)
+        expect(dialog).to_contain_text(f"Se derivarán 2 clientes a {asesor.nombre}.")
+        assert_accessible(gp, "the bulk derive dialog")
+        dialog.get_by_role("button", name="Derivar 2 clientes").click()
+        expect(gp.get_by_test_id("resultado-bloque")).to_have_text(
+            f"Derivados 2 a {asesor.nombre}.")
+        dialog.get_by_role("button", name="Cerrar").click()
+        expect(nuevo.get_by_test_id("total")).to_have_text("2")
+        expect(gp.get_by_test_id("col-derivado").get_by_test_id("total")).to_have_text("2")
+        assert [factory.get_cliente(c["id"]).asesor_asignado for c in made] == [
+            asesor.id, asesor.id, None, None]
+
+        # the N oldest new clients, to the pool
+        oldest = _api(desk, "GET", "/api/clientes", g_tok,
+                      params={"estado": "nuevo", "order": "oldest", "limit": 2}).json()["items"]
+        gp.get_by_role("button", name="Quitar filtros").click()
+        gp.get_by_role("button", name="Derivar en bloque…").click()
+        dialog.get_by_label("Cantidad (1 a 500)").fill("2")
+        dialog.get_by_label("Derivar a").select_option(label="Pool compartido")
+        dialog.get_by_role("button", name="Derivar 2 clientes").click()
+        expect(gp.get_by_test_id("resultado-bloque")).to_have_text(
+            "Derivados 2 al pool compartido.")
+        for c in oldest:
+            row = factory.get_cliente(c["id"])
+            assert (row.estado, row.asesor_asignado) == ("derivado", None)
+    finally:
+        g.context.close()
+    _no_console_errors(g)

@@ -10,6 +10,8 @@ from app.contract import operation
 from app.registry import services
 from app.schemas import (
     AsesorOut,
+    BulkDeriveIn,
+    BulkDeriveOut,
     ClienteIn,
     ClienteList,
     ClienteOut,
@@ -150,3 +152,15 @@ def create_lote():
     views = services().clientes.create_batch(
         current_user().id, [c.model_dump() for c in body.clientes])
     return jsonify({"imported": len(views), "ids": [v["id"] for v in views]}), 201
+
+
+@bp.post("/clientes/derivar")
+@operation(tags=["clientes"], body=BulkDeriveIn, ok={200: BulkDeriveOut},
+           errors=(400, 403, 413, 422))
+@require(Role.GTR)
+def derivar_varios():
+    """Derive up to 500 clients to one advisor or the pool, each as
+    `/clientes/<id>/derivar` does; the ones that cannot be derived are listed."""
+    body = parse(BulkDeriveIn)
+    return jsonify(services().clientes.derive_many(current_user().id, list(body.ids),
+                                                   body.asesor_id))

@@ -32,6 +32,9 @@ export const gtrApi = {
   crearCliente: (body: ClienteIn) => request<unknown>("POST", "/clientes", body),
   revisarCsv: (csv: string) => request<ImportCheckOut>("POST", "/clientes/import/check", csv, true, "text/csv"),
   crearLote: (clientes: ClienteIn[]) => request<ImportOut>("POST", "/clientes/lote", { clientes }),
+  derivarVarios: (ids: number[], asesorId: number | null) =>
+    request<{ derived: number[]; failed: { cliente_id: number; error: string; message: string }[] }>(
+      "POST", "/clientes/derivar", asesorId === null ? { ids } : { ids, asesor_id: asesorId }),
   usuarios: () => request<AdminUserOut[]>("GET", "/users"),
   crearUsuario: (body: AdminUserIn) => request<AdminUserOut>("POST", "/users", body),
   nuevaClave: (id: number, password: string) => request<AdminUserOut>("POST", `/users/${id}/password`, { password }),

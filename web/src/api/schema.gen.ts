@@ -195,6 +195,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/clientes/derivar": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Derive up to 500 clients to one advisor or the pool, each as `/clientes/<id>/derivar` does; the ones that cannot be derived are listed. */
+        post: operations["derivar_varios"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/sessions/start": {
         parameters: {
             query?: never;
@@ -956,6 +973,41 @@ export interface components {
             /** Clientes */
             clientes: components["schemas"]["ClienteIn"][];
         };
+        /**
+         * BulkDeriveIn
+         * @example {
+         *       "asesor_id": 3,
+         *       "ids": [
+         *         42,
+         *         43,
+         *         44
+         *       ]
+         *     }
+         * @example {
+         *       "ids": [
+         *         45
+         *       ]
+         *     }
+         */
+        BulkDeriveIn: {
+            /** Ids */
+            ids: number[];
+            /**
+             * Asesor Id
+             * @description omitted or null: the shared pool
+             * @default null
+             */
+            asesor_id: number | null;
+        };
+        /** BulkDeriveOut */
+        BulkDeriveOut: {
+            /** Derived */
+            derived: number[];
+            /** Failed */
+            failed: components["schemas"]["BulkFailure"][];
+        } & {
+            [key: string]: unknown;
+        };
         /** HealthQuery */
         HealthQuery: {
             /**
@@ -1492,6 +1544,17 @@ export interface components {
             documento: string | null;
             /** Notas */
             notas: string | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /** BulkFailure */
+        BulkFailure: {
+            /** Cliente Id */
+            cliente_id: number;
+            /** Error */
+            error: string;
+            /** Message */
+            message: string;
         } & {
             [key: string]: unknown;
         };
@@ -2230,6 +2293,75 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ImportOut"];
+                };
+            };
+            /** @description Bad JSON (`invalid_json`), or a body that is not a JSON object */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No token, or an expired (`token_expired`) or invalid (`invalid_token`) one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The token's role may not do this, or the client belongs to another advisor */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The body is larger than 4 MiB (`payload_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description A field is missing, of the wrong type or out of range (`validation_error`, with `field`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    derivar_varios: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BulkDeriveIn"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulkDeriveOut"];
                 };
             };
             /** @description Bad JSON (`invalid_json`), or a body that is not a JSON object */

@@ -62,4 +62,14 @@ describe("gtrStore", () => {
     await useGtrStore.getState().cargar("derivado");
     expect(useGtrStore.getState().paginas.derivado.error).toBe("No hay conexión con el servidor.");
   });
+
+  it("keeps the bulk selection by id until cleared", () => {
+    const s = useGtrStore.getState();
+    s.marcar(3, true);
+    s.marcar(5, true);
+    s.marcar(3, false);
+    expect(Object.keys(useGtrStore.getState().seleccion)).toEqual(["5"]);
+    useGtrStore.getState().limpiarSeleccion();
+    expect(useGtrStore.getState().seleccion).toEqual({});
+  });
 });

@@ -24,6 +24,10 @@ interface GtrState {
   filtros: Filtros;
   paginas: Record<Columna, Pagina>;
   resumen: ResumenOut | null;
+  /** the cards ticked for a bulk derive, by id */
+  seleccion: Record<number, true>;
+  marcar(id: number, on: boolean): void;
+  limpiarSeleccion(): void;
   setFiltros(f: Partial<Filtros>): void;
   irA(col: Columna, offset: number): Promise<void>;
   cargar(col: Columna): Promise<void>;
@@ -38,6 +42,15 @@ export const useGtrStore = create<GtrState>()((set, get) => ({
   filtros: SIN_FILTROS,
   paginas: todas(),
   resumen: null,
+  seleccion: {},
+
+  marcar: (id, on) => {
+    const seleccion = { ...get().seleccion };
+    if (on) seleccion[id] = true;
+    else delete seleccion[id];
+    set({ seleccion });
+  },
+  limpiarSeleccion: () => set({ seleccion: {} }),
 
   setFiltros: (f) => {
     const filtros = { ...get().filtros, ...f };
@@ -84,5 +97,5 @@ export const useGtrStore = create<GtrState>()((set, get) => ({
     }
   },
 
-  reset: () => set({ filtros: SIN_FILTROS, paginas: todas(), resumen: null }),
+  reset: () => set({ filtros: SIN_FILTROS, paginas: todas(), resumen: null, seleccion: {} }),
 }));

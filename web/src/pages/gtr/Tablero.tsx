@@ -8,6 +8,7 @@ import { COLUMNAS_GTR, type ColumnaDef, edad, paginaVecina, rango } from "../../
 import { useBoardStore } from "../../stores/boardStore";
 import { useGtrStore } from "../../stores/gtrStore";
 import { Liberar } from "./Liberar";
+import { DerivarVarios } from "./DerivarVarios";
 import { NuevoCliente } from "./NuevoCliente";
 
 const POOL = "pool";
@@ -74,17 +75,23 @@ function vivo(item: ClienteOut, live: Card | undefined) {
   };
 }
 
-const Tarjeta = memo(function Tarjeta({ item, live, offset, warn, now }: {
-  item: ClienteOut; live: Card | undefined; offset: number; warn: number; now: number;
+const Tarjeta = memo(function Tarjeta({ item, live, offset, warn, now, marcado }: {
+  item: ClienteOut; live: Card | undefined; offset: number; warn: number; now: number; marcado: boolean;
 }) {
+  const marcar = useGtrStore((s) => s.marcar);
   const asesores = useBoardStore((s) => s.asesores);
   const c = vivo(item, live);
   const asesor = c.asesor_id !== null ? asesores[c.asesor_id] ?? `Asesor #${c.asesor_id}` : null;
   const espera = c.desde === null ? null : now + offset - c.desde;
   const esperando = c.estado === "nuevo" || c.estado === "derivado" || c.estado === "no_gestionado";
+  const derivable = esperando;
   return (
     <li className="card" data-testid={`cliente-${c.id}`} data-estado={c.estado}>
       <div className="card-head">
+        {derivable && (
+          <input type="checkbox" className="marca" checked={marcado} aria-label={`Seleccionar ${c.nombre}`}
+            onChange={(e) => marcar(c.id, e.target.checked)} />
+        )}
         <strong>{c.nombre}</strong>
         <span className="muted">#{c.id}</span>
       </div>
@@ -119,6 +126,7 @@ function ColumnaGtr({ def, offset, warn, now }: { def: ColumnaDef; offset: numbe
   const pagina = useGtrStore((s) => s.paginas[def.key]);
   const irA = useGtrStore((s) => s.irA);
   const cards = useBoardStore((s) => s.cards);
+  const seleccion = useGtrStore((s) => s.seleccion);
   const items = def.key === "en_gestion"
     ? [...pagina.items].sort((a, b) => (cards[a.id]?.deadline ?? Infinity) - (cards[b.id]?.deadline ?? Infinity))
     : pagina.items;
@@ -133,7 +141,8 @@ function ColumnaGtr({ def, offset, warn, now }: { def: ColumnaDef; offset: numbe
       {pagina.error && <p className="tag warn" role="alert">{pagina.error}</p>}
       <ul>
         {items.map((item) => (
-          <Tarjeta key={item.id} item={item} live={cards[item.id]} offset={offset} warn={warn} now={now} />
+          <Tarjeta key={item.id} item={item} live={cards[item.id]} offset={offset} warn={warn} now={now}
+            marcado={!!seleccion[item.id]} />
         ))}
         {pagina.loaded && items.length === 0 && <li className="muted vacio">Ninguno.</li>}
       </ul>
@@ -156,6 +165,8 @@ function Filtros() {
   const asesores = useBoardStore((s) => s.asesores);
   const [texto, setTexto] = useState(filtros.q);
   const [nuevo, setNuevo] = useState(false);
+  const [bloque, setBloque] = useState(false);
+  const marcados = useGtrStore((s) => Object.keys(s.seleccion).length);
   useEffect(() => {
     if (texto === filtros.q) return;
     const t = setTimeout(() => setFiltros({ q: texto }), 300);
@@ -188,8 +199,12 @@ function Filtros() {
         </button>
       )}
       <span className="grow" />
+      <button type="button" className="secondary" onClick={() => setBloque(true)}>
+        Derivar en bloque…{marcados > 0 ? ` (${marcados})` : ""}
+      </button>
       <button type="button" onClick={() => setNuevo(true)}>Nuevo cliente</button>
       {nuevo && <NuevoCliente onClose={() => setNuevo(false)} />}
+      {bloque && <DerivarVarios onClose={() => setBloque(false)} />}
     </div>
   );
 }
