@@ -536,3 +536,25 @@ class BulkFailure(Out):
 class BulkDeriveOut(Out):
     derived: list[int]
     failed: list[BulkFailure]
+
+
+class PresenceItem(Out):
+    asesor_id: int
+    nombre: str
+    username: str
+    estado: Literal["en_sesion", "disponible", "inactivo", "desconectado"]
+    since: float | None = Field(description="in this state since (epoch seconds), if known")
+    connections: int = Field(description="open sockets, over every web process")
+    cliente_id: int | None = Field(description="the client of the live session")
+    cliente_nombre: str | None
+
+
+class PresenceOut(Out):
+    model_config = ConfigDict(extra="allow", json_schema_extra=_examples({
+        "items": [{"asesor_id": 3, "nombre": "Asesor 1", "username": "asesor1",
+                   "estado": "en_sesion", "since": 1764234000.5, "connections": 1,
+                   "cliente_id": 42, "cliente_nombre": "Ana Torres"}],
+        "now": 1764234010.5, "idle_after": 300.0}))
+    items: list[PresenceItem]
+    now: float
+    idle_after: float

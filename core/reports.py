@@ -9,7 +9,7 @@ from sqlalchemy import and_, func, select
 
 from core.cache import SessionCache
 from core.db import Database, db_now
-from core.models import GestionSession, User
+from core.models import Cliente, GestionSession, User
 from core.sessions import live_session, session_view
 from core.visibility import visible_cliente
 from domain.states import Resultado, SessionStatus
@@ -137,3 +137,31 @@ class Reports:
                 "mean_handling_seconds": round(mean, 3) if mean is not None else None,
             })
         return {"items": items, "day_start": day_start, "now": now}
+
+    def presence_rows(self, day_start: float) -> dict[str, Any]:
+        """Per active advisor: their live session (client, since when) and their
+        last activity today (a session's start, heartbeat or end)."""
+        with self.db.transaction() as tx:
+            now = float(tx.execute(select(db_now())).scalar_one())
+            users = tx.execute(select(User.id, User.nombre, User.username)
+                               .where(User.role == "asesor", User.active.is_(True))
+                               .order_by(User.nombre, User.id)).all()
+            live = {row.asesor_id: row for row in tx.execute(
+                select(GestionSession.asesor_id, GestionSession.cliente_id,
+                       GestionSession.started_at, Cliente.nombre)
+                .join(Cliente, Cliente.id == GestionSession.cliente_id)
+                .where(GestionSession.status == ACTIVE, GestionSession.deadline_at > now)
+                .order_by(GestionSession.started_at)).all()}
+            last = dict(tx.execute(
+                select(GestionSession.asesor_id,
+                       func.max(func.coalesce(GestionSession.ended_at,
+                                              GestionSession.last_activity_at)))
+                .where(GestionSession.started_at >= day_start)
+                .group_by(GestionSession.asesor_id)).all())
+        return {"now": now, "items": [
+            {"asesor_id": uid, "nombre": nombre, "username": username,
+             "cliente_id": live[uid].cliente_id if uid in live else None,
+             "cliente_nombre": live[uid].nombre if uid in live else None,
+             "session_started": float(live[uid].started_at) if uid in live else None,
+             "last_activity": float(last[uid]) if last.get(uid) is not None else None}
+            for uid, nombre, username in users]}

@@ -275,3 +275,54 @@ def test_bulk_derive_reports_each_client_and_refuses_a_bad_advisor(factory, api)
     assert factory.get_cliente(c.id).estado == "nuevo"  # nothing changed
     assert api.post("/api/clientes/derivar", factory.token(asesor),
                     json={"ids": [c.id]}).status_code == 403
+
+
+def test_presence_follows_sockets_and_sessions(factory, api, listen):
+    import time
+
+    gtr, a1, a2 = factory.gtr(), factory.asesor(), factory.asesor()
+    g, t1 = factory.token(gtr), factory.token(a1)
+
+    def states() -> dict[int, dict]:
+        r = api.get("/api/presence", g)
+        assert r.status_code == 200, r.text
+        return {i["asesor_id"]: i for i in r.json()["items"]}
+
+    assert states()[a1.id]["estado"] == "desconectado"
+    ws = listen(t1)
+    deadline = time.time() + 5
+    while states()[a1.id]["estado"] != "inactivo":  # connected, nothing done yet today
+        assert time.time() < deadline, states()[a1.id]
+        time.sleep(0.1)
+    c = factory.cliente("derivado", a1.id)
+    assert api.post("/api/sessions/start", t1, json={"cliente_id": c.id}).status_code == 201
+    me = states()[a1.id]
+    assert (me["estado"], me["cliente_id"], me["cliente_nombre"]) == ("en_sesion", c.id,
+                                                                      c.nombre)
+    assert me["since"] is not None and me["connections"] >= 1
+    assert api.post("/api/sessions/end", t1, json={"cliente_id": c.id,
+                                                   "resultado": "gestionado"}).status_code == 200
+    assert states()[a1.id]["estado"] == "disponible"
+    assert states()[a2.id]["estado"] == "desconectado"
+    ws.close()
+    deadline = time.time() + 5
+    while states()[a1.id]["estado"] != "desconectado":  # a closed socket is seen at once
+        assert time.time() < deadline, states()[a1.id]
+        time.sleep(0.1)
+    assert api.get("/api/presence", t1).status_code == 403
+
+
+def test_presence_rule():
+    from domain.presence import Presence, presence
+
+    kw = {"now": 1000.0, "idle_after": 300.0}
+    assert presence(connected=False, session_started=900.0, last_activity=990.0, **kw) == (
+        Presence.OFFLINE, 990.0)
+    assert presence(connected=True, session_started=900.0, last_activity=990.0, **kw) == (
+        Presence.IN_SESSION, 900.0)
+    assert presence(connected=True, session_started=None, last_activity=800.0, **kw) == (
+        Presence.AVAILABLE, 800.0)
+    assert presence(connected=True, session_started=None, last_activity=600.0, **kw) == (
+        Presence.IDLE, 900.0)
+    assert presence(connected=True, session_started=None, last_activity=None, **kw) == (
+        Presence.IDLE, None)

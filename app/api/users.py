@@ -6,12 +6,16 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 from sqlalchemy import select
 
+from app.api.health import _day_start
 from app.auth import current_user, require
 from app.contract import operation
 from app.registry import services
-from app.schemas import AdminUserIn, AdminUserOut, PasswordIn, parse
+from app.schemas import AdminUserIn, AdminUserOut, PasswordIn, PresenceOut, parse
+from app.sockets import ws_stats
 from core.models import User
 from domain.errors import Conflict, NotFound
+from domain.events import asesor_room
+from domain.presence import presence
 from domain.states import Role
 
 bp = Blueprint("users", __name__, url_prefix="/api")
@@ -71,3 +75,33 @@ def deactivate_user(user_id: int):
 def activate_user(user_id: int):
     """Let a deactivated user log in again (with new tokens only)."""
     return jsonify(services().users.set_active(_username(user_id), True))
+
+
+@bp.get("/presence")
+@operation(tags=["users"], ok={200: PresenceOut}, errors=(403,))
+@require(Role.GTR)
+def get_presence():
+    """Each active advisor: en sesión / disponible / inactivo / desconectado,
+    since when, and the client of their live session. Connected means a
+    socket in their room on any web process (the processes' published
+    figures in Redis, refreshed at every connect and disconnect)."""
+    comps = services()
+    idle = comps.settings.presence_idle
+    try:
+        rooms = ws_stats(comps)["rooms"]
+    except Exception:  # noqa: BLE001 - Redis down: connections unknown, shown as none
+        rooms = {}
+    data = comps.reports.presence_rows(_day_start(comps.settings.timezone))
+    items = []
+    for row in data["items"]:
+        connections = int(rooms.get(asesor_room(row["asesor_id"]), 0))
+        estado, since = presence(connected=connections > 0,
+                                 session_started=row["session_started"],
+                                 last_activity=row["last_activity"], now=data["now"],
+                                 idle_after=idle)
+        items.append({"asesor_id": row["asesor_id"], "nombre": row["nombre"],
+                      "username": row["username"], "estado": estado.value, "since": since,
+                      "connections": connections,
+                      "cliente_id": row["cliente_id"] if connections else None,
+                      "cliente_nombre": row["cliente_nombre"] if connections else None})
+    return jsonify({"items": items, "now": data["now"], "idle_after": idle})

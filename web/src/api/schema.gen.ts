@@ -519,6 +519,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/presence": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Each active advisor: en sesión / disponible / inactivo / desconectado, since when, and the client of their live session. Connected means a socket in their room on any web process (the processes' published figures in Redis, refreshed at every connect and disconnect). */
+        get: operations["get_presence"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1387,6 +1404,35 @@ export interface components {
             password: string;
         };
         /**
+         * PresenceOut
+         * @example {
+         *       "idle_after": 300,
+         *       "items": [
+         *         {
+         *           "asesor_id": 3,
+         *           "cliente_id": 42,
+         *           "cliente_nombre": "Ana Torres",
+         *           "connections": 1,
+         *           "estado": "en_sesion",
+         *           "nombre": "Asesor 1",
+         *           "since": 1764234000.5,
+         *           "username": "asesor1"
+         *         }
+         *       ],
+         *       "now": 1764234010.5
+         *     }
+         */
+        PresenceOut: {
+            /** Items */
+            items: components["schemas"]["PresenceItem"][];
+            /** Now */
+            now: number;
+            /** Idle After */
+            idle_after: number;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
          * Role
          * @enum {string}
          */
@@ -1643,6 +1689,39 @@ export interface components {
          * @enum {string}
          */
         SessionStatus: "active" | "completed" | "timed_out" | "released";
+        /** PresenceItem */
+        PresenceItem: {
+            /** Asesor Id */
+            asesor_id: number;
+            /** Nombre */
+            nombre: string;
+            /** Username */
+            username: string;
+            /**
+             * Estado
+             * @enum {string}
+             */
+            estado: "en_sesion" | "disponible" | "inactivo" | "desconectado";
+            /**
+             * Since
+             * @description in this state since (epoch seconds), if known
+             */
+            since: number | null;
+            /**
+             * Connections
+             * @description open sockets, over every web process
+             */
+            connections: number;
+            /**
+             * Cliente Id
+             * @description the client of the live session
+             */
+            cliente_id: number | null;
+            /** Cliente Nombre */
+            cliente_nombre: string | null;
+        } & {
+            [key: string]: unknown;
+        };
     };
     responses: never;
     parameters: never;
@@ -3551,6 +3630,53 @@ export interface operations {
             };
             /** @description Unknown client (or one the advisor may not see), or an id out of range */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unprocessable Content */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    get_presence: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PresenceOut"];
+                };
+            };
+            /** @description No token, or an expired (`token_expired`) or invalid (`invalid_token`) one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The token's role may not do this, or the client belongs to another advisor */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

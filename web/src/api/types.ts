@@ -31,6 +31,8 @@ export type ImportCheckOut = S["ImportCheckOut"];
 export type ImportRowOut = S["ImportRowOut"];
 export type AdminUserOut = S["AdminUserOut"];
 export type AdminUserIn = S["AdminUserIn"];
+export type PresenceOut = S["PresenceOut"];
+export type PresenceItem = S["PresenceItem"];
 export type Role = UserOut["role"];
 export type { Envelope, Estado, EventName, ReturnReason, Resultado };
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { queryString } from "../api/gtrApi";
 import type { ImportRowOut } from "../api/types";
 import {
-  afectadas, COLUMNAS_GTR, consulta, edad, hastaMedianoche, lotes, offsetValido, PAGINA, paginaVecina, rango, SIN_FILTROS,
+  afectadas, COLUMNAS_GTR, consulta, desdeTexto, edad, hastaMedianoche, lotes, offsetValido, PAGINA, paginaVecina, rango, SIN_FILTROS,
 } from "./gtrDesk";
 
 describe("the GTR columns' server queries", () => {
@@ -55,6 +55,12 @@ describe("waiting ages", () => {
     expect(edad(750)).toBe("12 min");
     expect(edad(11100)).toBe("3 h 05 min");
     expect(edad(190000)).toBe("2 d 4 h");
+  });
+
+  it("say since when: the time today, the date before", () => {
+    const at = new Date(2026, 10, 30, 9, 5).getTime() / 1000;
+    expect(desdeTexto(at, at + 3600)).toMatch(/^09:05$/);
+    expect(desdeTexto(at - 2 * 86400, at)).toMatch(/^28\/11 09:05$/);
   });
 
   it("wake at the server's midnight, never in the past", () => {

@@ -69,6 +69,14 @@ export function edad(seconds: number | null): string {
   return `${Math.floor(h / 24)} d ${h % 24} h`;
 }
 
+/** When a wait began (local epoch seconds): "13:37" today, else "28/11 13:37". */
+export function desdeTexto(at: number, now: number): string {
+  const d = new Date(at * 1000);
+  const hora = d.toLocaleTimeString("es-PE", { hour: "2-digit", minute: "2-digit", hour12: false });
+  if (d.toDateString() === new Date(now * 1000).toDateString()) return hora;
+  return `${String(d.getDate()).padStart(2, "0")}/${String(d.getMonth() + 1).padStart(2, "0")} ${hora}`;
+}
+
 /** "26–50 de 618" (es-PE digit grouping). */
 export function rango(offset: number, shown: number, total: number): string {
   const n = (x: number) => x.toLocaleString("es-PE");

@@ -10,6 +10,7 @@ import { useBoardStore } from "../stores/boardStore";
 import { useGtrStore } from "../stores/gtrStore";
 import { useSessionStore } from "../stores/sessionStore";
 import { Importar } from "./gtr/Importar";
+import { Estado, usePresencia } from "./gtr/Presencia";
 import { Tablero } from "./gtr/Tablero";
 import { Usuarios } from "./gtr/Usuarios";
 import "../styles/gtr.css";
@@ -27,7 +28,7 @@ function Cola({ stats }: { stats: StatsOut | null }) {
   const offset = useBoardStore((s) => s.offset);
   const now = localNow() + offset;
   return (
-    <section className="figures cola" aria-labelledby="cola-title" data-testid="cola">
+    <section className="figures cola" aria-labelledby="cola-title" data-testid="cola" tabIndex={0}>
       <h2 id="cola-title">Cola</h2>
       <table>
         <thead><tr><th scope="col">Estado</th><th scope="col">Clientes</th><th scope="col">Espera máx.</th></tr></thead>
@@ -55,20 +56,22 @@ function Cola({ stats }: { stats: StatsOut | null }) {
   );
 }
 
-function Cifras() {
+function Cifras({ presencia }: { presencia: number }) {
   const figures = useBoardStore((s) => s.figures);
+  const { porAsesor, offset, idleAfter } = usePresencia(presencia);
   return (
-    <section className="figures" aria-labelledby="cifras-title">
-      <h2 id="cifras-title">Asesores hoy</h2>
+    // focusable: it scrolls when there are many advisors (keyboard users scroll it too)
+    <section className="figures" aria-labelledby="cifras-title" tabIndex={0}>
+      <h2 id="cifras-title">Asesores: presencia y cifras de hoy</h2>
       <table data-testid="cifras">
         <thead>
-          <tr><th scope="col">Asesor</th><th scope="col">Activas</th><th scope="col"><abbr title="Gestionados hoy">Gest.</abbr></th>
+          <tr><th scope="col">Asesor</th><th scope="col"><abbr title="Sesiones activas ahora">Act.</abbr></th><th scope="col"><abbr title="Gestionados hoy">Gest.</abbr></th>
             <th scope="col"><abbr title="Devueltos por tiempo agotado hoy">Agot.</abbr></th><th scope="col"><abbr title="Tiempo medio de gestión">T. medio</abbr></th></tr>
         </thead>
         <tbody>
           {figures.map((f) => (
             <tr key={f.asesor_id} data-testid={`cifras-${f.asesor_id}`}>
-              <th scope="row">{f.nombre}</th>
+              <th scope="row">{f.nombre}<Estado p={porAsesor[f.asesor_id]} offset={offset} /></th>
               <td>{f.active}</td>
               <td>{f.handled_today}</td>
               <td>{f.timed_out_today}</td>
@@ -77,7 +80,7 @@ function Cifras() {
           ))}
         </tbody>
       </table>
-      <p className="muted legend">Gest.: terminados hoy como «gestionado» · Agot.: tiempo agotado hoy · T. medio: duración media de la gestión</p>
+      <p className="muted legend">Act.: sesiones activas · Inactivo: {edad(idleAfter)} sin actividad · Gest.: terminados hoy como «gestionado» · Agot.: tiempo agotado hoy · T. medio: duración media</p>
     </section>
   );
 }
@@ -132,9 +135,13 @@ export function GtrDashboard() {
   const [vista, setVista] = useState<Vista>("tablero");
   const [stats, leerHoy] = useHoy();
   const refrescar = useColumnasVivas();
+  const [presencia, setPresencia] = useState(0);
   const onEvent = useCallback((e: PushEvent) => {
     refrescar(e);
     if (e.type === "CLIENT_COMPLETED" || e.type === "CLIENT_RETURNED_TO_GTR") leerHoy();
+    if (e.type === "CLIENT_IN_GESTION" || e.type === "CLIENT_COMPLETED" || e.type === "CLIENT_RETURNED_TO_GTR") {
+      setPresencia((n) => n + 1);
+    }
   }, [refrescar, leerHoy]);
   const { state } = useLiveBoard({ onEvent });
   const loaded = useBoardStore((s) => s.loaded);
@@ -158,7 +165,13 @@ export function GtrDashboard() {
       <nav className="gtr-tabs" aria-label="Secciones GTR">
         {VISTAS.map((v) => (
           <button key={v.key} type="button" className={vista === v.key ? "activa" : ""} aria-current={vista === v.key ? "page" : undefined}
-            onClick={() => setVista(v.key)}>
+            onClick={() => {
+              setVista(v.key);
+              // back on the board: advisors created or changed meanwhile get their names
+              if (v.key === "tablero") {
+                sessionApi.asesores().then((l) => useBoardStore.getState().setAsesores(l), () => undefined);
+              }
+            }}>
             {v.titulo}
           </button>
         ))}
@@ -168,8 +181,8 @@ export function GtrDashboard() {
           <Tablero warn={warn} />
           <aside className="side" aria-label="Cifras y avisos">
             <Cola stats={stats} />
-            <Cifras />
-            <section aria-labelledby="avisos-title" className="avisos">
+            <Cifras presencia={presencia} />
+            <section aria-labelledby="avisos-title" className="avisos" tabIndex={0}>
               <h2 id="avisos-title">Avisos</h2>
               <ul aria-live="polite" data-testid="avisos">
                 {avisos.map((a) => <li key={a.id} className={a.kind}>{a.text}</li>)}

@@ -4,7 +4,7 @@ import type { ClienteOut } from "../../api/types";
 import { Countdown } from "../../components/Countdown";
 import type { Card, Columna } from "../../lib/board";
 import { localNow } from "../../lib/clock";
-import { COLUMNAS_GTR, type ColumnaDef, edad, paginaVecina, rango } from "../../lib/gtrDesk";
+import { COLUMNAS_GTR, type ColumnaDef, desdeTexto, edad, paginaVecina, rango } from "../../lib/gtrDesk";
 import { useBoardStore } from "../../stores/boardStore";
 import { useGtrStore } from "../../stores/gtrStore";
 import { Liberar } from "./Liberar";
@@ -96,8 +96,8 @@ const Tarjeta = memo(function Tarjeta({ item, live, offset, warn, now, marcado }
         <span className="muted">#{c.id}</span>
       </div>
       {esperando && c.desde !== null && (
-        <div className="espera" data-testid="espera" title={c.desde ? new Date((c.desde - offset) * 1000).toLocaleString("es-PE") : ""}>
-          esperando desde hace {edad(espera)}
+        <div className="espera" data-testid="espera" title={new Date((c.desde - offset) * 1000).toLocaleString("es-PE")}>
+          esperando desde {desdeTexto(c.desde - offset, now)} · {edad(espera)}
         </div>
       )}
       {c.estado === "derivado" && <div className="muted">{asesor ?? "Pool compartido"}</div>}
