@@ -558,3 +558,26 @@ class PresenceOut(Out):
     items: list[PresenceItem]
     now: float
     idle_after: float
+
+
+class AlertasQuery(Body):
+    limit: Annotated[int, Field(ge=1, le=200)] = 50
+
+
+class Alerta(Out):
+    id: int = Field(description="the audit row: a stable id for the alert")
+    cliente_id: int
+    nombre: str
+    reason: Literal["timeout", "released", "orphan"]
+    at: float
+    asesor_id: int | None = Field(description="who held the client")
+    asesor_nombre: str | None
+
+
+class AlertasOut(Out):
+    model_config = ConfigDict(extra="allow", json_schema_extra=_examples({
+        "items": [{"id": 812, "cliente_id": 42, "nombre": "Ana Torres", "reason": "timeout",
+                   "at": 1764234000.5, "asesor_id": 3, "asesor_nombre": "Asesor 1"}],
+        "now": 1764234010.5}))
+    items: list[Alerta]
+    now: float

@@ -9,7 +9,7 @@ from sqlalchemy import and_, func, select
 
 from core.cache import SessionCache
 from core.db import Database, db_now
-from core.models import Cliente, GestionSession, User
+from core.models import AuditEntry, Cliente, GestionSession, User
 from core.sessions import live_session, session_view
 from core.visibility import visible_cliente
 from domain.states import Resultado, SessionStatus
@@ -165,3 +165,22 @@ class Reports:
              "session_started": float(live[uid].started_at) if uid in live else None,
              "last_activity": float(last[uid]) if last.get(uid) is not None else None}
             for uid, nombre, username in users]}
+
+    def returns(self, limit: int = 50) -> dict[str, Any]:
+        """The latest returns to GTR (timed out, released, orphan lock released),
+        newest first, from the audit log: the GTR alert list survives a reload."""
+        reasons = {"timeout": "timeout", "released": "released", "orphan_release": "orphan"}
+        with self.db.transaction() as tx:
+            now = float(tx.execute(select(db_now())).scalar_one())
+            rows = tx.execute(
+                select(AuditEntry.id, AuditEntry.cliente_id, AuditEntry.action, AuditEntry.at,
+                       Cliente.nombre, GestionSession.asesor_id, User.nombre)
+                .join(Cliente, Cliente.id == AuditEntry.cliente_id)
+                .outerjoin(GestionSession, GestionSession.id == AuditEntry.session_id)
+                .outerjoin(User, User.id == GestionSession.asesor_id)
+                .where(AuditEntry.action.in_(list(reasons)))
+                .order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(limit)).all()
+        return {"now": now, "items": [
+            {"id": rid, "cliente_id": cid, "nombre": nombre, "reason": reasons[action],
+             "at": float(at), "asesor_id": asesor_id, "asesor_nombre": asesor_nombre}
+            for rid, cid, action, at, nombre, asesor_id, asesor_nombre in rows]}

@@ -326,3 +326,20 @@ def test_presence_rule():
         Presence.IDLE, 900.0)
     assert presence(connected=True, session_started=None, last_activity=None, **kw) == (
         Presence.IDLE, None)
+
+
+def test_alertas_list_the_returns_newest_first_with_reason_and_holder(factory, api):
+    gtr, asesor = factory.gtr(), factory.asesor()
+    g, t = factory.token(gtr), factory.token(asesor)
+    c = factory.cliente("derivado", asesor.id)
+    assert api.post("/api/sessions/start", t, json={"cliente_id": c.id}).status_code == 201
+    assert api.post(f"/api/sessions/release/{c.id}", g).status_code == 200
+    r = api.get("/api/alertas", g, params={"limit": 5})
+    assert r.status_code == 200, r.text
+    first = r.json()["items"][0]
+    assert (first["cliente_id"], first["nombre"], first["reason"], first["asesor_id"],
+            first["asesor_nombre"]) == (c.id, c.nombre, "released", asesor.id, asesor.nombre)
+    assert first["at"] <= r.json()["now"]
+    for bad in ({"limit": 0}, {"limit": 201}, {"limit": "x"}):
+        assert api.get("/api/alertas", g, params=bad).status_code == 422
+    assert api.get("/api/alertas", t).status_code == 403

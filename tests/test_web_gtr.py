@@ -61,13 +61,32 @@ def desk(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sta
     s.stop()
 
 
-def _screen(browser, desk: Stack, who: str) -> Screen:
+#: Counts the alert sounds and browser notifications, with the permission
+#: granted and the tab not in front (what a supervisor on another tab gets).
+ALERT_STUBS = """
+window.__pitidos = 0; window.__notifs = [];
+const RealAC = window.AudioContext;
+window.AudioContext = class extends RealAC {
+  createOscillator() { window.__pitidos++; return super.createOscillator(); }
+};
+window.Notification = class {
+  static permission = 'granted';
+  static requestPermission() { return Promise.resolve('granted'); }
+  constructor(title, opts) { window.__notifs.push([title, opts && opts.body]); }
+};
+document.hasFocus = () => false;
+"""
+
+
+def _screen(browser, desk: Stack, who: str, stubs: bool = False) -> Screen:
     """A Screen whose pages get axe-core and the long-task observer as init
     scripts: the app's CSP (script-src 'self') refuses an injected inline
     <script>, which is what tests.browser.axe would otherwise add."""
     s = Screen(browser, desk.base_url, who)
     s.context.add_init_script(path=str(AXE_JS))
     s.context.add_init_script(LONGTASKS)
+    if stubs:
+        s.context.add_init_script(ALERT_STUBS)
     s.page.reload()
     return s
 
@@ -96,8 +115,9 @@ def _no_console_errors(*screens: Screen, expected: str | None = None) -> None:
 
 
 def test_board_true_counts_search_filters_liberar_and_tablet(browser, desk, factory):
-    """Points 1, 2, 6, 8, 10: counts and waiting ages, search and filters,
-    the day's figures, "Liberar" asks first, 768x1024, axe-core."""
+    """Points 1, 2, 6, 7, 8, 10: counts and waiting ages, search and filters,
+    the day's figures, "Liberar" asks first, the alert it raises, 768x1024,
+    axe-core."""
     from playwright.sync_api import expect
 
     gtr, a1, a2 = factory.gtr(), factory.asesor(), factory.asesor()
@@ -110,7 +130,7 @@ def test_board_true_counts_search_filters_liberar_and_tablet(browser, desk, fact
     r = _api(desk, "POST", "/api/sessions/start", a1_tok, json={"cliente_id": held.id})
     assert r.status_code == 201, r.text
 
-    g = _screen(browser, desk, "gtr")
+    g = _screen(browser, desk, "gtr", stubs=True)
     try:
         g.login(gtr.username)
         gp = g.page
@@ -172,6 +192,28 @@ def test_board_true_counts_search_filters_liberar_and_tablet(browser, desk, fact
             .to_contain_text("liberado")
         assert factory.get_cliente(held.id).estado == "no_gestionado"
         expect(gp.get_by_test_id("hoy")).to_contain_text("liberados")
+
+        # point 7: the return is an alert: listed with time, reason and holder, a
+        # sound, a browser notification (tab not in front), a count in the title
+        alert = gp.get_by_test_id("avisos").locator("li", has_text=held.nombre)
+        expect(alert).to_contain_text(f"{held.nombre} volvió a GTR (liberado por GTR)")
+        expect(alert).to_contain_text(f"tenía {a1.nombre}")
+        expect(alert.locator("time")).to_have_text(re.compile(r"^\d\d:\d\d$"))
+        expect(gp.get_by_test_id("sin-ver")).to_have_text("1 sin ver")
+        expect(gp).to_have_title(re.compile(r"^\(1\) "))
+        assert gp.evaluate("() => window.__pitidos") == 1
+        notifs = gp.evaluate("() => window.__notifs")
+        assert notifs == [["ALBRU · cliente devuelto a GTR",
+                           f"{held.nombre} volvió a GTR (liberado por GTR)"]], notifs
+        gp.get_by_role("button", name="Sonido: sí").click()
+        gp.get_by_role("button", name="Marcar vistos").click()
+        expect(gp).not_to_have_title(re.compile(r"^\("))
+        gp.reload()  # the list comes from the server's history; the sound choice stays
+        expect(gp.get_by_test_id("avisos").locator("li", has_text=held.nombre)) \
+            .to_contain_text(f"tenía {a1.nombre}")
+        expect(gp.get_by_role("button", name="Sonido: no")).to_have_attribute(
+            "aria-pressed", "false")
+        expect(gp.get_by_test_id("sin-ver")).to_have_count(0)
         stats = _api(desk, "GET", "/api/stats/sessions", g_tok).json()
         expect(gp.get_by_test_id("hoy")).to_contain_text(f"{stats['released_today']} liberados")
 

@@ -9,6 +9,8 @@ from app.auth import current_user, require
 from app.contract import operation
 from app.registry import services
 from app.schemas import (
+    AlertasOut,
+    AlertasQuery,
     AsesorOut,
     BulkDeriveIn,
     BulkDeriveOut,
@@ -164,3 +166,13 @@ def derivar_varios():
     body = parse(BulkDeriveIn)
     return jsonify(services().clientes.derive_many(current_user().id, list(body.ids),
                                                    body.asesor_id))
+
+
+@bp.get("/alertas")
+@operation(tags=["clientes"], query=AlertasQuery, ok={200: AlertasOut}, errors=(403, 422))
+@require(Role.GTR)
+def alertas():
+    """The latest returns to GTR (timeout, released, orphan), newest first, with
+    the time and who held the client: the board's alert list after a reload."""
+    q = parse_query(AlertasQuery)
+    return jsonify(services().reports.returns(q.limit))

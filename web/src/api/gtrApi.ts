@@ -2,7 +2,7 @@
 // users admin): one typed method each, through sessionApi's `request`.
 import { request } from "./sessionApi";
 import type {
-  AdminUserIn, AdminUserOut, ClienteIn, ClienteList, Estado, ImportCheckOut, ImportOut, PresenceOut, ResumenOut,
+  AdminUserIn, AlertasOut, AdminUserOut, ClienteIn, ClienteList, Estado, ImportCheckOut, ImportOut, PresenceOut, ResumenOut,
 } from "./types";
 
 export interface Busqueda {
@@ -35,6 +35,7 @@ export const gtrApi = {
   derivarVarios: (ids: number[], asesorId: number | null) =>
     request<{ derived: number[]; failed: { cliente_id: number; error: string; message: string }[] }>(
       "POST", "/clientes/derivar", asesorId === null ? { ids } : { ids, asesor_id: asesorId }),
+  alertas: (limit = 30) => request<AlertasOut>("GET", `/alertas?limit=${limit}`),
   presencia: () => request<PresenceOut>("GET", "/presence"),
   usuarios: () => request<AdminUserOut[]>("GET", "/users"),
   crearUsuario: (body: AdminUserIn) => request<AdminUserOut>("POST", "/users", body),

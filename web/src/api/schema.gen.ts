@@ -212,6 +212,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/alertas": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The latest returns to GTR (timeout, released, orphan), newest first, with the time and who held the client: the board's alert list after a reload. */
+        get: operations["alertas"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/sessions/start": {
         parameters: {
             query?: never;
@@ -1025,6 +1042,39 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        /** AlertasQuery */
+        AlertasQuery: {
+            /**
+             * Limit
+             * @default 50
+             */
+            limit: number;
+        };
+        /**
+         * AlertasOut
+         * @example {
+         *       "items": [
+         *         {
+         *           "asesor_id": 3,
+         *           "asesor_nombre": "Asesor 1",
+         *           "at": 1764234000.5,
+         *           "cliente_id": 42,
+         *           "id": 812,
+         *           "nombre": "Ana Torres",
+         *           "reason": "timeout"
+         *         }
+         *       ],
+         *       "now": 1764234010.5
+         *     }
+         */
+        AlertasOut: {
+            /** Items */
+            items: components["schemas"]["Alerta"][];
+            /** Now */
+            now: number;
+        } & {
+            [key: string]: unknown;
+        };
         /** HealthQuery */
         HealthQuery: {
             /**
@@ -1601,6 +1651,34 @@ export interface components {
             error: string;
             /** Message */
             message: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /** Alerta */
+        Alerta: {
+            /**
+             * Id
+             * @description the audit row: a stable id for the alert
+             */
+            id: number;
+            /** Cliente Id */
+            cliente_id: number;
+            /** Nombre */
+            nombre: string;
+            /**
+             * Reason
+             * @enum {string}
+             */
+            reason: "timeout" | "released" | "orphan";
+            /** At */
+            at: number;
+            /**
+             * Asesor Id
+             * @description who held the client
+             */
+            asesor_id: number | null;
+            /** Asesor Nombre */
+            asesor_nombre: string | null;
         } & {
             [key: string]: unknown;
         };
@@ -2472,6 +2550,55 @@ export interface operations {
             };
             /** @description The body is larger than 4 MiB (`payload_too_large`) */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description A field is missing, of the wrong type or out of range (`validation_error`, with `field`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    alertas: {
+        parameters: {
+            query?: {
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertasOut"];
+                };
+            };
+            /** @description No token, or an expired (`token_expired`) or invalid (`invalid_token`) one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The token's role may not do this, or the client belongs to another advisor */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -32,6 +32,8 @@ export type ImportRowOut = S["ImportRowOut"];
 export type AdminUserOut = S["AdminUserOut"];
 export type AdminUserIn = S["AdminUserIn"];
 export type PresenceOut = S["PresenceOut"];
+export type Alerta = S["Alerta"];
+export type AlertasOut = S["AlertasOut"];
 export type PresenceItem = S["PresenceItem"];
 export type Role = UserOut["role"];
 export type { Envelope, Estado, EventName, ReturnReason, Resultado };

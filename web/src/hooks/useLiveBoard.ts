@@ -10,11 +10,6 @@ import { useBoardStore } from "../stores/boardStore";
 import { useSessionStore } from "../stores/sessionStore";
 import { useSocket } from "./useSocket";
 
-const RAZON: Record<string, string> = {
-  timeout: "tiempo agotado",
-  released: "liberado por GTR",
-  orphan: "bloqueo huérfano",
-};
 const FIGURE_EVENTS = new Set(["CLIENT_IN_GESTION", "CLIENT_COMPLETED", "CLIENT_RETURNED_TO_GTR"]);
 /** More unknown clients than this in one event: reload the snapshot instead. */
 const MAX_NAME_FETCHES = 20;
@@ -56,11 +51,7 @@ export function useLiveBoard(opts: { onEvent?: (e: PushEvent) => void } = {}) {
     if (unknown.length > MAX_NAME_FETCHES) {
       if (!isGtr) reload.current();
     } else nombrar(unknown);
-    if (e.type === "CLIENT_RETURNED_TO_GTR" && isGtr) {
-      const card = useBoardStore.getState().cards[e.cliente_id ?? -1];
-      const quien = card?.nombre ?? `Cliente #${e.cliente_id}`;
-      store.avisar("warning", `${quien} volvió a GTR (${RAZON[e.reason ?? ""] ?? e.reason}).`);
-    }
+    // GTR: returns are listed from the server's history (pages/gtr/Alertas.tsx)
     if (FIGURE_EVENTS.has(e.type)) refreshFigures();
     onEventRef.current?.(e);
   }), [isGtr, nombrar, refreshFigures]);

@@ -9,6 +9,7 @@ import { afectadas, COLUMNAS_GTR, edad, hastaMedianoche } from "../lib/gtrDesk";
 import { useBoardStore } from "../stores/boardStore";
 import { useGtrStore } from "../stores/gtrStore";
 import { useSessionStore } from "../stores/sessionStore";
+import { Alertas, useAlertas } from "./gtr/Alertas";
 import { Importar } from "./gtr/Importar";
 import { Estado, usePresencia } from "./gtr/Presencia";
 import { Tablero } from "./gtr/Tablero";
@@ -136,27 +137,29 @@ export function GtrDashboard() {
   const [stats, leerHoy] = useHoy();
   const refrescar = useColumnasVivas();
   const [presencia, setPresencia] = useState(0);
+  const { leer: leerAlertas, sonido, alternarSonido } = useAlertas();
   const onEvent = useCallback((e: PushEvent) => {
     refrescar(e);
+    if (e.type === "CLIENT_RETURNED_TO_GTR") leerAlertas();
     if (e.type === "CLIENT_COMPLETED" || e.type === "CLIENT_RETURNED_TO_GTR") leerHoy();
     if (e.type === "CLIENT_IN_GESTION" || e.type === "CLIENT_COMPLETED" || e.type === "CLIENT_RETURNED_TO_GTR") {
       setPresencia((n) => n + 1);
     }
-  }, [refrescar, leerHoy]);
+  }, [refrescar, leerHoy, leerAlertas]);
   const { state } = useLiveBoard({ onEvent });
-  const loaded = useBoardStore((s) => s.loaded);
-  const avisos = useBoardStore((s) => s.avisos);
+  const snapshots = useBoardStore((s) => s.snapshots);
   const timeout = useSessionStore((s) => s.auth?.timing.timeout ?? 600);
   const warn = warnAt(timeout);
 
   useEffect(() => () => useGtrStore.getState().reset(), []);
-  // every (re)loaded snapshot: the pages and counts are read again too
+  // every snapshot (the first, and each resync): the pages, counts and alerts are read again
   useEffect(() => {
-    if (!loaded) return;
+    if (snapshots === 0) return;
     const store = useGtrStore.getState();
     void store.cargarTodas();
     void store.cargarResumen();
-  }, [loaded]);
+    leerAlertas(); // the history on the first load; what was missed after a reconnect
+  }, [snapshots, leerAlertas]);
 
   return (
     <div className="page gtr-page">
@@ -182,13 +185,7 @@ export function GtrDashboard() {
           <aside className="side" aria-label="Cifras y avisos">
             <Cola stats={stats} />
             <Cifras presencia={presencia} />
-            <section aria-labelledby="avisos-title" className="avisos" tabIndex={0}>
-              <h2 id="avisos-title">Avisos</h2>
-              <ul aria-live="polite" data-testid="avisos">
-                {avisos.map((a) => <li key={a.id} className={a.kind}>{a.text}</li>)}
-                {avisos.length === 0 && <li className="muted">Sin avisos.</li>}
-              </ul>
-            </section>
+            <Alertas sonido={sonido} alternarSonido={alternarSonido} />
           </aside>
         </div>
       ) : vista === "importar" ? <Importar /> : <Usuarios />}

@@ -1,8 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import type { ClienteList } from "../api/types";
+import type { Alerta, ClienteList } from "../api/types";
 
 const buscar = vi.fn<(p: { offset?: number; q?: string; estados?: string[] }) => Promise<ClienteList>>();
-vi.mock("../api/gtrApi", () => ({ gtrApi: { buscar: (p: never) => buscar(p), resumen: vi.fn() } }));
+const alertas = vi.fn<() => Promise<{ items: Alerta[]; now: number }>>();
+vi.mock("../api/gtrApi", () => ({ gtrApi: { buscar: (p: never) => buscar(p), resumen: vi.fn(), alertas: () => alertas() } }));
 
 const { useGtrStore } = await import("./gtrStore");
 
@@ -71,5 +72,19 @@ describe("gtrStore", () => {
     expect(Object.keys(useGtrStore.getState().seleccion)).toEqual(["5"]);
     useGtrStore.getState().limpiarSeleccion();
     expect(useGtrStore.getState().seleccion).toEqual({});
+  });
+
+  it("counts the returns that arrive after the first read, until seen", async () => {
+    const a = (id: number): Alerta => ({
+      id, cliente_id: id, nombre: `C${id}`, reason: "timeout", at: id, asesor_id: null, asesor_nombre: null,
+    });
+    alertas.mockResolvedValueOnce({ items: [a(5), a(4)], now: 9 });
+    expect(await useGtrStore.getState().cargarAlertas()).toEqual([]); // history is not news
+    alertas.mockResolvedValueOnce({ items: [a(7), a(6), a(5), a(4)], now: 9 });
+    expect((await useGtrStore.getState().cargarAlertas()).map((x) => x.id)).toEqual([7, 6]);
+    expect(useGtrStore.getState()).toMatchObject({ sinVer: 2, ultimaAlerta: 7 });
+    expect(useGtrStore.getState().alertas.map((x) => x.id)).toEqual([7, 6, 5, 4]);
+    useGtrStore.getState().verAlertas();
+    expect(useGtrStore.getState().sinVer).toBe(0);
   });
 });

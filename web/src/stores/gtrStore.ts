@@ -3,7 +3,7 @@
 // again when an event may change them; answers to stale requests are dropped.
 import { create } from "zustand";
 import { gtrApi } from "../api/gtrApi";
-import type { ClienteOut, ResumenOut } from "../api/types";
+import type { Alerta, ClienteOut, ResumenOut } from "../api/types";
 import type { Columna } from "../lib/board";
 import { COLUMNAS_GTR, consulta, type Filtros, offsetValido, SIN_FILTROS } from "../lib/gtrDesk";
 
@@ -24,6 +24,15 @@ interface GtrState {
   filtros: Filtros;
   paginas: Record<Columna, Pagina>;
   resumen: ResumenOut | null;
+  /** the latest returns to GTR (server history: survives a reload), newest first */
+  alertas: Alerta[];
+  /** returns that arrived since the supervisor last looked (tab title, sound) */
+  sinVer: number;
+  /** the newest alert id already known (null: not loaded yet) */
+  ultimaAlerta: number | null;
+  /** reads the list again; returns the alerts that are new since the last read */
+  cargarAlertas(): Promise<Alerta[]>;
+  verAlertas(): void;
   /** the cards ticked for a bulk derive, by id */
   seleccion: Record<number, true>;
   marcar(id: number, on: boolean): void;
@@ -43,6 +52,24 @@ export const useGtrStore = create<GtrState>()((set, get) => ({
   paginas: todas(),
   resumen: null,
   seleccion: {},
+  alertas: [],
+  sinVer: 0,
+  ultimaAlerta: null,
+
+  cargarAlertas: async () => {
+    let items: Alerta[];
+    try {
+      items = (await gtrApi.alertas()).items;
+    } catch {
+      return [];
+    }
+    const antes = get().ultimaAlerta;
+    const nuevas = antes === null ? [] : items.filter((a) => a.id > antes);
+    const ultima = items.reduce((m, a) => Math.max(m, a.id), antes ?? 0);
+    set({ alertas: items, ultimaAlerta: ultima, sinVer: get().sinVer + nuevas.length });
+    return nuevas;
+  },
+  verAlertas: () => set({ sinVer: 0 }),
 
   marcar: (id, on) => {
     const seleccion = { ...get().seleccion };
@@ -97,5 +124,7 @@ export const useGtrStore = create<GtrState>()((set, get) => ({
     }
   },
 
-  reset: () => set({ filtros: SIN_FILTROS, paginas: todas(), resumen: null, seleccion: {} }),
+  reset: () => set({
+    filtros: SIN_FILTROS, paginas: todas(), resumen: null, seleccion: {}, alertas: [], sinVer: 0, ultimaAlerta: null,
+  }),
 }));
