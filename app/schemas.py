@@ -95,9 +95,9 @@ class ClientesQuery(Body):
         "(any case and accents on MariaDB), or a client id (`#42` or `42`)")] | SkipJsonSchema[
             None] = None
     estados: Annotated[StrictStr, Field(
-        max_length=100, pattern=f"^{_ESTADO}(,{_ESTADO})*$",
-        description="several states, comma-separated (a board column)")] | SkipJsonSchema[
-            None] = None
+        max_length=100, pattern=f"^({_ESTADO}(,{_ESTADO})*)?$",
+        description="several states, comma-separated (a board column); empty: any",
+    )] | SkipJsonSchema[None] = None
     order: Literal["id", "oldest", "newest"] = Field(
         "id", description="`oldest`: longest waiting first (last state change), `newest`: "
         "the reverse; `id`: by id")

@@ -71,6 +71,8 @@ def test_pages_in_waiting_order_and_state_groups(factory, api, tag):
     both = api.get("/api/clientes", g, params={"q": f"wt{tag}",
                                                "estados": "derivado,nuevo"}).json()
     assert both["total"] == 5
+    assert api.get("/api/clientes", g, params={"q": f"wt{tag}", "estados": ""}).json()[
+        "total"] == 5  # empty: any state
     mine = api.get("/api/clientes", g, params={"asesor_id": asesor.id}).json()
     assert mine["total"] == 2
     # an advisor searches only what they may see

@@ -772,7 +772,7 @@ export interface components {
             q: string;
             /**
              * Estados
-             * @description several states, comma-separated (a board column)
+             * @description several states, comma-separated (a board column); empty: any
              * @default null
              */
             estados: string;
@@ -1963,7 +1963,7 @@ export interface operations {
                 offset?: number;
                 /** @description search: the start of the name, phone or document (any case and accents on MariaDB), or a client id (`#42` or `42`) */
                 q?: string;
-                /** @description several states, comma-separated (a board column) */
+                /** @description several states, comma-separated (a board column); empty: any */
                 estados?: string;
                 /** @description `oldest`: longest waiting first (last state change), `newest`: the reverse; `id`: by id */
                 order?: "id" | "oldest" | "newest";
