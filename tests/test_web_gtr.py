@@ -238,9 +238,9 @@ def test_board_true_counts_search_filters_liberar_and_tablet(browser, desk, fact
 
 
 def test_intake_form_and_checked_csv_import(browser, desk, factory):
-    """Point 3: a client form with the API's validation; a CSV checked line by
-    line (errors and duplicates) before anything is written; then imported
-    without the duplicates, with a progress bar."""
+    """Point 3: a client form with the API's validation; a CSV dropped on the
+    board, checked line by line (errors and duplicates) before anything is
+    written; then imported without the duplicates."""
     from playwright.sync_api import expect
 
     gtr = factory.gtr()
@@ -277,9 +277,14 @@ def test_intake_form_and_checked_csv_import(browser, desk, factory):
         csv = "\n".join(lines) + "\n"
         before = _server_count(desk, g_tok, "nuevo")
         gp.get_by_role("button", name="Importar CSV").click()
-        gp.get_by_label("Archivo CSV").set_input_files(
-            files=[{"name": "clientes.csv", "mimeType": "text/csv", "buffer": csv.encode()}])
+        # dropped on the drop zone (the 10,000-client test uses the file picker)
+        dropped = gp.evaluate_handle(
+            """(csv) => { const dt = new DataTransfer();
+                dt.items.add(new File([csv], 'clientes.csv', {type: 'text/csv'})); return dt; }""",
+            csv)
+        gp.get_by_test_id("soltar").dispatch_event("drop", {"dataTransfer": dropped})
         review = gp.get_by_test_id("revision")
+        expect(review).to_contain_text("Revisión de clientes.csv")
         expect(review).to_contain_text("44 líneas con clientes")
         errors = gp.get_by_test_id("errores")
         expect(errors.locator("tbody tr")).to_have_count(2)
@@ -578,6 +583,40 @@ def test_bulk_derive_ticked_cards_and_the_oldest_new(browser, desk, factory):
         for c in oldest:
             row = factory.get_cliente(c["id"])
             assert (row.estado, row.asesor_asignado) == ("derivado", None)
+    finally:
+        g.context.close()
+    _no_console_errors(g)
+
+
+def test_the_day_rolls_over_at_midnight_without_an_event(browser, desk, factory):
+    """Point 6: the day's figures are read again at the next midnight in
+    TIMEZONE (the server's `day_end`), with no event. The answer is rewritten
+    so that midnight is 2 s away; nothing else happens meanwhile."""
+    from playwright.sync_api import expect
+
+    gtr = factory.gtr()
+    g = _screen(browser, desk, "gtr")
+    reads: list[str] = []
+
+    def soon_midnight(route) -> None:
+        response = route.fetch()
+        body = response.json()
+        body["day_end"] = body["now"] + 2
+        reads.append(route.request.url)
+        route.fulfill(response=response, json=body)
+
+    try:
+        g.page.route("**/api/stats/sessions", soon_midnight)
+        with g.page.expect_request("**/api/stats/asesores"):  # the board's first read
+            g.login(gtr.username)
+        expect(g.page.get_by_test_id("hoy")).to_contain_text("gestionados")
+        first = len(reads)
+        assert first >= 1
+        with g.page.expect_request("**/api/stats/asesores", timeout=8_000):
+            deadline = time.time() + 8
+            while len(reads) == first:
+                assert time.time() < deadline, "the figures were not read at midnight"
+                g.page.wait_for_timeout(200)
     finally:
         g.context.close()
     _no_console_errors(g)
