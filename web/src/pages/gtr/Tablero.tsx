@@ -1,4 +1,4 @@
-import { memo, useEffect, useState } from "react";
+import { memo, useEffect, useMemo, useState } from "react";
 import { mensajeDeError, sessionApi } from "../../api/sessionApi";
 import type { ClienteOut } from "../../api/types";
 import { Countdown } from "../../components/Countdown";
@@ -75,12 +75,15 @@ function vivo(item: ClienteOut, live: Card | undefined) {
   };
 }
 
-const Tarjeta = memo(function Tarjeta({ item, live, offset, warn, now, marcado }: {
+const Tarjeta = memo(function Tarjeta({ item, live, offset, warn, now, marcado, razon }: {
   item: ClienteOut; live: Card | undefined; offset: number; warn: number; now: number; marcado: boolean;
+  /** why it last came back to GTR (the alert history), when the events did not say */
+  razon?: string;
 }) {
   const marcar = useGtrStore((s) => s.marcar);
   const asesores = useBoardStore((s) => s.asesores);
   const c = vivo(item, live);
+  if (!c.reason && razon && c.estado === "no_gestionado") c.reason = razon as Card["reason"];
   const asesor = c.asesor_id !== null ? asesores[c.asesor_id] ?? `Asesor #${c.asesor_id}` : null;
   const espera = c.desde === null ? null : now + offset - c.desde;
   const esperando = c.estado === "nuevo" || c.estado === "derivado" || c.estado === "no_gestionado";
@@ -127,6 +130,12 @@ function ColumnaGtr({ def, offset, warn, now }: { def: ColumnaDef; offset: numbe
   const irA = useGtrStore((s) => s.irA);
   const cards = useBoardStore((s) => s.cards);
   const seleccion = useGtrStore((s) => s.seleccion);
+  const alertas = useGtrStore((s) => s.alertas);
+  const razones = useMemo(() => {
+    const out: Record<number, string> = {};
+    for (const a of alertas) if (!(a.cliente_id in out)) out[a.cliente_id] = a.reason; // newest first
+    return out;
+  }, [alertas]);
   const items = def.key === "en_gestion"
     ? [...pagina.items].sort((a, b) => (cards[a.id]?.deadline ?? Infinity) - (cards[b.id]?.deadline ?? Infinity))
     : pagina.items;
@@ -142,7 +151,7 @@ function ColumnaGtr({ def, offset, warn, now }: { def: ColumnaDef; offset: numbe
       <ul>
         {items.map((item) => (
           <Tarjeta key={item.id} item={item} live={cards[item.id]} offset={offset} warn={warn} now={now}
-            marcado={!!seleccion[item.id]} />
+            marcado={!!seleccion[item.id]} razon={razones[item.id]} />
         ))}
         {pagina.loaded && items.length === 0 && <li className="muted vacio">Ninguno.</li>}
       </ul>
