@@ -11,6 +11,7 @@ from flask import request
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
 from pydantic.json_schema import SkipJsonSchema
 
+from core.users import MAX_PASSWORD, MIN_PASSWORD, USERNAME
 from domain.clientes import EMAIL_PATTERN, LIMITS, PHONE_PATTERN
 from domain.errors import DomainError, ValidationFailed
 from domain.states import Estado, Resultado, Role, SessionStatus
@@ -81,11 +82,25 @@ class ClienteIn(Body):
 QueryId = Annotated[int, Field(ge=1, le=2_147_483_647)]
 
 
+_ESTADO = "(nuevo|derivado|en_gestion|gestionado|no_gestionado|cerrado)"
+
+
 class ClientesQuery(Body):
     estado: Estado | SkipJsonSchema[None] = None
     asesor_id: QueryId | SkipJsonSchema[None] = None
     limit: Annotated[int, Field(ge=1, le=500)] = 50
     offset: Annotated[int, Field(ge=0, le=10_000_000)] = 0
+    q: Annotated[StrictStr, Field(
+        max_length=100, description="search: the start of the name, phone or document "
+        "(any case and accents on MariaDB), or a client id (`#42` or `42`)")] | SkipJsonSchema[
+            None] = None
+    estados: Annotated[StrictStr, Field(
+        max_length=100, pattern=f"^({_ESTADO}(,{_ESTADO})*)?$",
+        description="several states, comma-separated (a board column); empty: any",
+    )] | SkipJsonSchema[None] = None
+    order: Literal["id", "oldest", "newest"] = Field(
+        "id", description="`oldest`: longest waiting first (last state change), `newest`: "
+        "the reverse; `id`: by id")
 
 
 class LogoutQuery(Body):
@@ -344,8 +359,10 @@ class StatsOut(Out):
     completed_today: int
     timed_out_today: int
     released_today: int
+    handled_today: int = Field(0, description="sessions ended today as `gestionado`")
     mean_handling_seconds: float | None
     day_start: float
+    day_end: float = Field(0, description="the next midnight in TIMEZONE")
     now: float
     timezone: str
 
@@ -355,6 +372,7 @@ class AsesorStats(Out):
     nombre: str
     active: int = Field(description="live sessions now")
     completed_today: int
+    handled_today: int = Field(0, description="sessions ended today as `gestionado`")
     timed_out_today: int
     released_today: int
     mean_handling_seconds: float | None = Field(
@@ -369,6 +387,7 @@ class AsesorStatsOut(Out):
         "day_start": 1764201600.0, "now": 1764234010.5, "timezone": "UTC"}))
     items: list[AsesorStats]
     day_start: float
+    day_end: float = Field(0, description="the next midnight in TIMEZONE: read again then")
     now: float
     timezone: str
 
@@ -426,3 +445,148 @@ def validate(model: type[M], data: dict[str, Any]) -> M:
         first = errors[0]
         raise ValidationFailed(f"{first['field']}: {first['message']}", field=first["field"],
                                errors=errors) from None
+
+
+# ------------------------------------------------------------ the GTR desk
+
+
+class ResumenOut(Out):
+    """The queue at a glance: every state's true count and, for the waiting
+    states, since when the longest-waiting client waits (epoch seconds)."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra=_examples({
+        "counts": {"nuevo": 618, "derivado": 12, "en_gestion": 3, "gestionado": 40,
+                   "no_gestionado": 5, "cerrado": 2},
+        "oldest": {"nuevo": 1764230000.0, "derivado": 1764233000.0, "no_gestionado": None},
+        "now": 1764234010.5}))
+    counts: dict[str, int]
+    oldest: dict[str, float | None]
+    now: float
+
+
+class ImportRowOut(Out):
+    line: int
+    nombre: str
+    telefono: str
+    email: str | None
+    documento: str | None
+    notas: str | None
+
+
+class ImportProblem(Out):
+    line: int
+    field: str
+    message: str
+
+
+class ImportDuplicate(Out):
+    line: int
+    field: str = Field(description="telefono or documento")
+    value: str
+    cliente_id: int | None = Field(description="the existing client with that value")
+    first_line: int | None = Field(description="an earlier line of the file with that value")
+
+
+class ImportCheckOut(Out):
+    model_config = ConfigDict(extra="allow", json_schema_extra=_examples({
+        "total": 3, "rows": [{"line": 2, "nombre": "Ana Torres", "telefono": "+51 900 000 001",
+                              "email": None, "documento": None, "notas": None}],
+        "errors": [{"line": 3, "field": "telefono", "message": "telefono is required"}],
+        "duplicates": [{"line": 4, "field": "telefono", "value": "+51 900 000 001",
+                        "cliente_id": None, "first_line": 2}]}))
+    total: int = Field(description="client lines in the file (blank lines skipped)")
+    rows: list[ImportRowOut] = Field(description="the valid lines, cleaned, in file order")
+    errors: list[ImportProblem]
+    duplicates: list[ImportDuplicate]
+
+
+class LoteIn(Body):
+    model_config = ConfigDict(json_schema_extra=_examples(
+        {"clientes": [{"nombre": "Ana Torres", "telefono": "+51 900 000 001"}]}))
+    clientes: Annotated[list[ClienteIn], Field(min_length=1, max_length=1000)]
+
+
+class AdminUserOut(Out):
+    id: int
+    username: str
+    nombre: str
+    role: Role
+    active: bool
+
+
+class AdminUserIn(Body):
+    model_config = ConfigDict(json_schema_extra=_examples(
+        {"username": "asesor6", "nombre": "Asesor 6", "role": "asesor",
+         "password": "una-clave-larga"}))
+    username: Annotated[StrictStr, Field(pattern=USERNAME.pattern)]
+    nombre: Annotated[StrictStr, Field(min_length=1, max_length=120, pattern=r"\S")]
+    role: Role
+    password: Annotated[StrictStr, Field(min_length=MIN_PASSWORD, max_length=MAX_PASSWORD)]
+
+
+class PasswordIn(Body):
+    model_config = ConfigDict(json_schema_extra=_examples({"password": "una-clave-nueva"}))
+    password: Annotated[StrictStr, Field(min_length=MIN_PASSWORD, max_length=MAX_PASSWORD)]
+
+
+class BulkDeriveIn(Body):
+    model_config = ConfigDict(json_schema_extra=_examples(
+        {"ids": [42, 43, 44], "asesor_id": 3}, {"ids": [45]}))
+    ids: Annotated[list[Id], Field(min_length=1, max_length=500)]
+    asesor_id: Id | None = Field(None, description="omitted or null: the shared pool")
+
+
+class BulkFailure(Out):
+    cliente_id: int
+    error: str
+    message: str
+
+
+class BulkDeriveOut(Out):
+    derived: list[int]
+    failed: list[BulkFailure]
+
+
+class PresenceItem(Out):
+    asesor_id: int
+    nombre: str
+    username: str
+    estado: Literal["en_sesion", "disponible", "inactivo", "desconectado"]
+    since: float | None = Field(description="in this state since (epoch seconds), if known")
+    connections: int = Field(description="open sockets, over every web process")
+    cliente_id: int | None = Field(description="the client of the live session")
+    cliente_nombre: str | None
+
+
+class PresenceOut(Out):
+    model_config = ConfigDict(extra="allow", json_schema_extra=_examples({
+        "items": [{"asesor_id": 3, "nombre": "Asesor 1", "username": "asesor1",
+                   "estado": "en_sesion", "since": 1764234000.5, "connections": 1,
+                   "cliente_id": 42, "cliente_nombre": "Ana Torres"}],
+        "now": 1764234010.5, "idle_after": 300.0}))
+    items: list[PresenceItem]
+    now: float
+    idle_after: float
+
+
+class AlertasQuery(Body):
+    limit: Annotated[int, Field(ge=1, le=200)] = 50
+
+
+class Alerta(Out):
+    id: int = Field(description="the audit row: a stable id for the alert")
+    cliente_id: int
+    nombre: str
+    reason: Literal["timeout", "released", "orphan"]
+    at: float
+    asesor_id: int | None = Field(description="who held the client")
+    asesor_nombre: str | None
+
+
+class AlertasOut(Out):
+    model_config = ConfigDict(extra="allow", json_schema_extra=_examples({
+        "items": [{"id": 812, "cliente_id": 42, "nombre": "Ana Torres", "reason": "timeout",
+                   "at": 1764234000.5, "asesor_id": 3, "asesor_nombre": "Asesor 1"}],
+        "now": 1764234010.5}))
+    items: list[Alerta]
+    now: float

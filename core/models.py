@@ -66,6 +66,11 @@ class Cliente(Base):
     __tablename__ = "clientes"
     __table_args__ = (
         Index("ix_clientes_estado_asesor", "estado", "asesor_asignado"),
+        # the GTR desk (issue 16): columns in waiting order, prefix search, duplicates
+        Index("ix_clientes_estado_updated", "estado", "updated_at"),
+        Index("ix_clientes_nombre", "nombre"),
+        Index("ix_clientes_telefono", "telefono"),
+        Index("ix_clientes_documento", "documento"),
         {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_unicode_ci"},
     )
 

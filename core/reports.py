@@ -9,10 +9,10 @@ from sqlalchemy import and_, func, select
 
 from core.cache import SessionCache
 from core.db import Database, db_now
-from core.models import GestionSession, User
+from core.models import AuditEntry, Cliente, GestionSession, User
 from core.sessions import live_session, session_view
 from core.visibility import visible_cliente
-from domain.states import SessionStatus
+from domain.states import Resultado, SessionStatus
 from domain.visibility import Viewer
 
 ACTIVE = SessionStatus.ACTIVE.value
@@ -78,12 +78,18 @@ class Reports:
                 select(func.count()).where(
                     ended_today, GestionSession.status == SessionStatus.RELEASED.value)
             ).scalar_one()
+            handled = tx.execute(
+                select(func.count()).where(
+                    ended_today, GestionSession.status == SessionStatus.COMPLETED.value,
+                    GestionSession.resultado == Resultado.GESTIONADO.value)
+            ).scalar_one()
         return {
             "active": int(active),
             "started_today": int(sum(per_status.values())),
             "completed_today": int(completed[0]),
             "timed_out_today": int(timed_out),
             "released_today": int(released),
+            "handled_today": int(handled),
             "mean_handling_seconds": round(float(completed[1]), 3) if completed[1] else None,
             "day_start": day_start,
             "now": now,
@@ -106,6 +112,12 @@ class Reports:
                        func.avg(GestionSession.ended_at - GestionSession.started_at))
                 .where(GestionSession.ended_at >= day_start)
                 .group_by(GestionSession.asesor_id, GestionSession.status)).all()
+            handled = dict(tx.execute(
+                select(GestionSession.asesor_id, func.count())
+                .where(GestionSession.ended_at >= day_start,
+                       GestionSession.status == SessionStatus.COMPLETED.value,
+                       GestionSession.resultado == Resultado.GESTIONADO.value)
+                .group_by(GestionSession.asesor_id)).all())
         per: dict[int, dict[str, Any]] = {}
         for asesor_id, status, count, mean in ended:
             row = per.setdefault(asesor_id, {})
@@ -121,6 +133,54 @@ class Reports:
                 "completed_today": done,
                 "timed_out_today": row.get(SessionStatus.TIMED_OUT.value, (0, None))[0],
                 "released_today": row.get(SessionStatus.RELEASED.value, (0, None))[0],
+                "handled_today": int(handled.get(uid, 0)),
                 "mean_handling_seconds": round(mean, 3) if mean is not None else None,
             })
         return {"items": items, "day_start": day_start, "now": now}
+
+    def presence_rows(self, day_start: float) -> dict[str, Any]:
+        """Per active advisor: their live session (client, since when) and their
+        last activity today (a session's start, heartbeat or end)."""
+        with self.db.transaction() as tx:
+            now = float(tx.execute(select(db_now())).scalar_one())
+            users = tx.execute(select(User.id, User.nombre, User.username)
+                               .where(User.role == "asesor", User.active.is_(True))
+                               .order_by(User.nombre, User.id)).all()
+            live = {row.asesor_id: row for row in tx.execute(
+                select(GestionSession.asesor_id, GestionSession.cliente_id,
+                       GestionSession.started_at, Cliente.nombre)
+                .join(Cliente, Cliente.id == GestionSession.cliente_id)
+                .where(GestionSession.status == ACTIVE, GestionSession.deadline_at > now)
+                .order_by(GestionSession.started_at)).all()}
+            last = dict(tx.execute(
+                select(GestionSession.asesor_id,
+                       func.max(func.coalesce(GestionSession.ended_at,
+                                              GestionSession.last_activity_at)))
+                .where(GestionSession.started_at >= day_start)
+                .group_by(GestionSession.asesor_id)).all())
+        return {"now": now, "items": [
+            {"asesor_id": uid, "nombre": nombre, "username": username,
+             "cliente_id": live[uid].cliente_id if uid in live else None,
+             "cliente_nombre": live[uid].nombre if uid in live else None,
+             "session_started": float(live[uid].started_at) if uid in live else None,
+             "last_activity": float(last[uid]) if last.get(uid) is not None else None}
+            for uid, nombre, username in users]}
+
+    def returns(self, limit: int = 50) -> dict[str, Any]:
+        """The latest returns to GTR (timed out, released, orphan lock released),
+        newest first, from the audit log: the GTR alert list survives a reload."""
+        reasons = {"timeout": "timeout", "released": "released", "orphan_release": "orphan"}
+        with self.db.transaction() as tx:
+            now = float(tx.execute(select(db_now())).scalar_one())
+            rows = tx.execute(
+                select(AuditEntry.id, AuditEntry.cliente_id, AuditEntry.action, AuditEntry.at,
+                       Cliente.nombre, GestionSession.asesor_id, User.nombre)
+                .join(Cliente, Cliente.id == AuditEntry.cliente_id)
+                .outerjoin(GestionSession, GestionSession.id == AuditEntry.session_id)
+                .outerjoin(User, User.id == GestionSession.asesor_id)
+                .where(AuditEntry.action.in_(list(reasons)))
+                .order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(limit)).all()
+        return {"now": now, "items": [
+            {"id": rid, "cliente_id": cid, "nombre": nombre, "reason": reasons[action],
+             "at": float(at), "asesor_id": asesor_id, "asesor_nombre": asesor_nombre}
+            for rid, cid, action, at, nombre, asesor_id, asesor_nombre in rows]}

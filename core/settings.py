@@ -127,6 +127,7 @@ class Settings(BaseSettings):
     ping_timeout: int = var("SOCKETIO_PING_TIMEOUT", default=60, ge=1)
     key_prefix_given: str = var("KEY_PREFIX", default="")
     timezone: Annotated[str, BeforeValidator(_zone)] = var("TIMEZONE", default="UTC")
+    presence_idle: float = var("PRESENCE_IDLE", default=300.0, ge=1)
     log_level: Annotated[str, BeforeValidator(lambda v: str(v).strip().upper())] = var(
         "LOG_LEVEL", default="INFO")
     log_format_given: Annotated[Literal["", "json", "text"], Lower] = var("LOG_FORMAT",

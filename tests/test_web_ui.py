@@ -80,10 +80,15 @@ def test_gtr_and_two_advisors_in_the_browser(browser, ui_stack: Stack, factory):
         expect(s1.page).to_have_url(re.compile(r"/asesor$"))
         gp = g.page
         nuevo = gp.get_by_test_id("col-nuevo")
+        # the columns are pages of the server's clients (a run's database holds
+        # many), so each client is found by the board's search, by its id
+        search = gp.get_by_label("Buscar", exact=True)
         for c in (c1, c2, c3, c4, c5, c6, c7):
+            search.fill(f"#{c.id}")
             expect(nuevo.get_by_test_id(f"cliente-{c.id}")).to_contain_text(c.nombre)
 
         def derive(c, to) -> None:
+            search.fill(f"#{c.id}")
             gp.get_by_role("button", name=f"Derivar {c.nombre}", exact=True).click()
             gp.get_by_label(f"Asesor para {c.nombre}", exact=True).select_option(label=to.nombre)
             gp.get_by_role("button", name=f"Confirmar derivación de {c.nombre}",
@@ -97,6 +102,7 @@ def test_gtr_and_two_advisors_in_the_browser(browser, ui_stack: Stack, factory):
         derive(c3, a2)
         derive(c7, a2)
         derive(c4, a1)
+        gp.get_by_role("button", name="Quitar filtros").click()
         expect(s1.page.get_by_test_id(f"mio-{c1.id}")).to_contain_text(c1.nombre)
         expect(s2.page.get_by_test_id(f"mio-{c2.id}")).to_be_visible()
         expect(s2.page.get_by_test_id(f"mio-{c3.id}")).to_be_visible()
@@ -179,7 +185,10 @@ def test_gtr_and_two_advisors_in_the_browser(browser, ui_stack: Stack, factory):
         # --- GTR force-releases c3 while advisor 2 works on it: a clear message
         p2.get_by_role("button", name=f"Abrir {c3.nombre}", exact=True).click()
         expect(p2.get_by_test_id("wizard")).to_contain_text(c3.nombre)
-        gp.get_by_role("button", name=f"Forzar liberación de {c3.nombre}").click()
+        # «Liberar» asks first (who holds the client, for how long)
+        gp.get_by_role("button", name=f"Liberar {c3.nombre}").click()
+        expect(gp.get_by_test_id("dialogo-liberar")).to_contain_text(a2.nombre)
+        gp.get_by_test_id("dialogo-liberar").get_by_role("button", name="Liberar ahora").click()
         expect(p2.get_by_test_id("aviso")).to_contain_text("devuelto a GTR: GTR liberó la gestión")
         expect(p2.get_by_test_id("wizard")).to_have_count(0)
         expect(gp.get_by_test_id("col-devueltos").get_by_test_id(f"cliente-{c3.id}")) \

@@ -27,10 +27,10 @@ class IdConverter(IntegerConverter):
 
 
 def register_blueprints(app: Flask, settings: Settings) -> None:
-    from app.api import auth, bench, board, clientes, health, sessions
+    from app.api import auth, bench, board, clientes, health, sessions, users
 
     app.url_map.converters["id"] = IdConverter
-    for module in (auth, clientes, sessions, board, health):
+    for module in (auth, clientes, sessions, board, health, users):
         app.register_blueprint(module.bp)
     if settings.bench_endpoints:
         app.register_blueprint(bench.bp)

@@ -9,13 +9,20 @@ from app.auth import current_user, require
 from app.contract import operation
 from app.registry import services
 from app.schemas import (
+    AlertasOut,
+    AlertasQuery,
     AsesorOut,
+    BulkDeriveIn,
+    BulkDeriveOut,
     ClienteIn,
     ClienteList,
     ClienteOut,
     ClientesQuery,
     DeriveIn,
+    ImportCheckOut,
     ImportOut,
+    LoteIn,
+    ResumenOut,
     json_object,
     parse,
     parse_query,
@@ -30,15 +37,16 @@ bp = Blueprint("clientes", __name__, url_prefix="/api")
 @operation(tags=["clientes"], query=ClientesQuery, ok={200: ClienteList}, errors=(422,))
 @require()
 def list_clientes():
-    """The queue, by id; an advisor sees their own clients plus the pool."""
+    """The queue: search, filters and pages with the total; an advisor sees their
+    own clients plus the pool."""
     q = parse_query(ClientesQuery)
     user = current_user()
-    return jsonify(services().clientes.list(
-        estado=q.estado.value if q.estado else None,
-        asesor_id=q.asesor_id,
-        viewer=user.viewer,
-        limit=q.limit,
-        offset=q.offset,
+    estados = q.estados.split(",") if q.estados else None
+    if q.estado is not None:  # both: the clients in the state both allow
+        estados = [q.estado.value] if estados is None or q.estado.value in estados else []
+    return jsonify(services().clientes.search(
+        viewer=user.viewer, q=q.q, estados=estados, asesor_id=q.asesor_id, order=q.order,
+        limit=q.limit, offset=q.offset,
     ))
 
 
@@ -102,3 +110,69 @@ def list_asesores():
     """The advisors, for the derive menu."""
     return jsonify([{k: u[k] for k in ("id", "username", "nombre", "active")}
                     for u in services().users.list(Role.ASESOR)])
+
+
+def _csv_text() -> str:
+    """The uploaded CSV (multipart field `file`, or a text/csv body) as text."""
+    upload = request.files.get("file")
+    if upload is not None:
+        raw = upload.read()
+    elif request.mimetype in ("text/csv", "text/plain"):
+        raw = request.get_data()
+    else:
+        raise ValidationFailed("send a CSV as multipart field 'file' or as a text/csv body",
+                               field="file")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ValidationFailed("the CSV file must be UTF-8", field="file") from None
+
+
+@bp.get("/clientes/resumen")
+@operation(tags=["clientes"], ok={200: ResumenOut}, errors=(403,))
+@require(Role.GTR)
+def clientes_resumen():
+    """Every state's true count and since when its longest-waiting client waits."""
+    return jsonify(services().clientes.resumen())
+
+
+@bp.post("/clientes/import/check")
+@operation(tags=["clientes"], ok={200: ImportCheckOut}, errors=(403, 413, 422))
+@require(Role.GTR)
+def check_import():
+    """Check a CSV without writing anything: the valid lines, every bad line,
+    and the duplicate phones and documents (in the database or the file)."""
+    return jsonify(services().clientes.check_import(_csv_text()))
+
+
+@bp.post("/clientes/lote")
+@operation(tags=["clientes"], body=LoteIn, ok={201: ImportOut}, errors=(400, 403, 413, 422))
+@require(Role.GTR)
+def create_lote():
+    """Create up to 1000 clients at once (a part of a checked CSV import)."""
+    body = parse(LoteIn)
+    views = services().clientes.create_batch(
+        current_user().id, [c.model_dump() for c in body.clientes])
+    return jsonify({"imported": len(views), "ids": [v["id"] for v in views]}), 201
+
+
+@bp.post("/clientes/derivar")
+@operation(tags=["clientes"], body=BulkDeriveIn, ok={200: BulkDeriveOut},
+           errors=(400, 403, 413, 422))
+@require(Role.GTR)
+def derivar_varios():
+    """Derive up to 500 clients to one advisor or the pool, each as
+    `/clientes/<id>/derivar` does; the ones that cannot be derived are listed."""
+    body = parse(BulkDeriveIn)
+    return jsonify(services().clientes.derive_many(current_user().id, list(body.ids),
+                                                   body.asesor_id))
+
+
+@bp.get("/alertas")
+@operation(tags=["clientes"], query=AlertasQuery, ok={200: AlertasOut}, errors=(403, 422))
+@require(Role.GTR)
+def alertas():
+    """The latest returns to GTR (timeout, released, orphan), newest first, with
+    the time and who held the client: the board's alert list after a reload."""
+    q = parse_query(AlertasQuery)
+    return jsonify(services().reports.returns(q.limit))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Flask, current_app, jsonify, request
@@ -157,6 +157,7 @@ def session_stats():
     comps = services()
     stats = comps.reports.stats(_day_start(comps.settings.timezone))
     stats["timezone"] = comps.settings.timezone
+    stats["day_end"] = _day_end(comps.settings.timezone)
     return jsonify(stats)
 
 
@@ -168,6 +169,7 @@ def asesor_stats():
     comps = services()
     stats = comps.reports.stats_by_asesor(_day_start(comps.settings.timezone))
     stats["timezone"] = comps.settings.timezone
+    stats["day_end"] = _day_end(comps.settings.timezone)
     return jsonify(stats)
 
 
@@ -175,3 +177,11 @@ def _day_start(timezone: str) -> float:
     """Midnight today in TIMEZONE, as epoch seconds ("today" of the figures)."""
     now = datetime.now(ZoneInfo(timezone))
     return now.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+
+
+def _day_end(timezone: str) -> float:
+    """The next midnight in TIMEZONE (when "today" rolls over), as epoch seconds;
+    a screen reads the figures again then, without waiting for an event."""
+    zone = ZoneInfo(timezone)
+    tomorrow = datetime.now(zone).date() + timedelta(days=1)
+    return datetime.combine(tomorrow, datetime.min.time(), tzinfo=zone).timestamp()

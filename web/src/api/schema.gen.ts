@@ -62,7 +62,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The queue, by id; an advisor sees their own clients plus the pool. */
+        /** The queue: search, filters and pages with the total; an advisor sees their own clients plus the pool. */
         get: operations["list_clientes"];
         put?: never;
         /** Add a client (state `nuevo`); pushes CLIENT_CREATED. */
@@ -136,6 +136,91 @@ export interface paths {
         };
         /** The advisors, for the derive menu. */
         get: operations["list_asesores"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/clientes/resumen": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every state's true count and since when its longest-waiting client waits. */
+        get: operations["clientes_resumen"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/clientes/import/check": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Check a CSV without writing anything: the valid lines, every bad line, and the duplicate phones and documents (in the database or the file). */
+        post: operations["check_import"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/clientes/lote": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Create up to 1000 clients at once (a part of a checked CSV import). */
+        post: operations["create_lote"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/clientes/derivar": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Derive up to 500 clients to one advisor or the pool, each as `/clientes/<id>/derivar` does; the ones that cannot be derived are listed. */
+        post: operations["derivar_varios"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/alertas": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The latest returns to GTR (timeout, released, orphan), newest first, with the time and who held the client: the board's alert list after a reload. */
+        get: operations["alertas"];
         put?: never;
         post?: never;
         delete?: never;
@@ -382,6 +467,92 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/users": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every user (advisors and supervisors), active or not. */
+        get: operations["list_users"];
+        put?: never;
+        /** Create an advisor or a supervisor; 409 when the username is taken. */
+        post: operations["create_user"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/users/{user_id}/password": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Set a user's password; every token they hold is refused from then on. */
+        post: operations["reset_password"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/users/{user_id}/deactivate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Refuse the user's logins and tokens, close their sockets and return every client they hold to GTR. Not yourself: 409. */
+        post: operations["deactivate_user"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/users/{user_id}/activate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Let a deactivated user log in again (with new tokens only). */
+        post: operations["activate_user"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/presence": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Each active advisor: en sesión / disponible / inactivo / desconectado, since when, and the client of their live session. Connected means a socket in their room on any web process (the processes' published figures in Redis, refreshed at every connect and disconnect). */
+        get: operations["get_presence"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -603,6 +774,25 @@ export interface components {
              * @default 0
              */
             offset: number;
+            /**
+             * Q
+             * @description search: the start of the name, phone or document (any case and accents on MariaDB), or a client id (`#42` or `42`)
+             * @default null
+             */
+            q: string;
+            /**
+             * Estados
+             * @description several states, comma-separated (a board column); empty: any
+             * @default null
+             */
+            estados: string;
+            /**
+             * Order
+             * @description `oldest`: longest waiting first (last state change), `newest`: the reverse; `id`: by id
+             * @default id
+             * @enum {string}
+             */
+            order: "id" | "oldest" | "newest";
         };
         /** ClienteList */
         ClienteList: {
@@ -727,6 +917,174 @@ export interface components {
         };
         /** AsesorOutList */
         AsesorOutList: components["schemas"]["AsesorOut"][];
+        /**
+         * ResumenOut
+         * @description The queue at a glance: every state's true count and, for the waiting
+         *     states, since when the longest-waiting client waits (epoch seconds).
+         * @example {
+         *       "counts": {
+         *         "cerrado": 2,
+         *         "derivado": 12,
+         *         "en_gestion": 3,
+         *         "gestionado": 40,
+         *         "no_gestionado": 5,
+         *         "nuevo": 618
+         *       },
+         *       "now": 1764234010.5,
+         *       "oldest": {
+         *         "derivado": 1764233000,
+         *         "no_gestionado": null,
+         *         "nuevo": 1764230000
+         *       }
+         *     }
+         */
+        ResumenOut: {
+            /** Counts */
+            counts: {
+                [key: string]: number;
+            };
+            /** Oldest */
+            oldest: {
+                [key: string]: number | null;
+            };
+            /** Now */
+            now: number;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * ImportCheckOut
+         * @example {
+         *       "duplicates": [
+         *         {
+         *           "cliente_id": null,
+         *           "field": "telefono",
+         *           "first_line": 2,
+         *           "line": 4,
+         *           "value": "+51 900 000 001"
+         *         }
+         *       ],
+         *       "errors": [
+         *         {
+         *           "field": "telefono",
+         *           "line": 3,
+         *           "message": "telefono is required"
+         *         }
+         *       ],
+         *       "rows": [
+         *         {
+         *           "documento": null,
+         *           "email": null,
+         *           "line": 2,
+         *           "nombre": "Ana Torres",
+         *           "notas": null,
+         *           "telefono": "+51 900 000 001"
+         *         }
+         *       ],
+         *       "total": 3
+         *     }
+         */
+        ImportCheckOut: {
+            /**
+             * Total
+             * @description client lines in the file (blank lines skipped)
+             */
+            total: number;
+            /**
+             * Rows
+             * @description the valid lines, cleaned, in file order
+             */
+            rows: components["schemas"]["ImportRowOut"][];
+            /** Errors */
+            errors: components["schemas"]["ImportProblem"][];
+            /** Duplicates */
+            duplicates: components["schemas"]["ImportDuplicate"][];
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * LoteIn
+         * @example {
+         *       "clientes": [
+         *         {
+         *           "nombre": "Ana Torres",
+         *           "telefono": "+51 900 000 001"
+         *         }
+         *       ]
+         *     }
+         */
+        LoteIn: {
+            /** Clientes */
+            clientes: components["schemas"]["ClienteIn"][];
+        };
+        /**
+         * BulkDeriveIn
+         * @example {
+         *       "asesor_id": 3,
+         *       "ids": [
+         *         42,
+         *         43,
+         *         44
+         *       ]
+         *     }
+         * @example {
+         *       "ids": [
+         *         45
+         *       ]
+         *     }
+         */
+        BulkDeriveIn: {
+            /** Ids */
+            ids: number[];
+            /**
+             * Asesor Id
+             * @description omitted or null: the shared pool
+             * @default null
+             */
+            asesor_id: number | null;
+        };
+        /** BulkDeriveOut */
+        BulkDeriveOut: {
+            /** Derived */
+            derived: number[];
+            /** Failed */
+            failed: components["schemas"]["BulkFailure"][];
+        } & {
+            [key: string]: unknown;
+        };
+        /** AlertasQuery */
+        AlertasQuery: {
+            /**
+             * Limit
+             * @default 50
+             */
+            limit: number;
+        };
+        /**
+         * AlertasOut
+         * @example {
+         *       "items": [
+         *         {
+         *           "asesor_id": 3,
+         *           "asesor_nombre": "Asesor 1",
+         *           "at": 1764234000.5,
+         *           "cliente_id": 42,
+         *           "id": 812,
+         *           "nombre": "Ana Torres",
+         *           "reason": "timeout"
+         *         }
+         *       ],
+         *       "now": 1764234010.5
+         *     }
+         */
+        AlertasOut: {
+            /** Items */
+            items: components["schemas"]["Alerta"][];
+            /** Now */
+            now: number;
+        } & {
+            [key: string]: unknown;
+        };
         /** HealthQuery */
         HealthQuery: {
             /**
@@ -818,10 +1176,22 @@ export interface components {
             timed_out_today: number;
             /** Released Today */
             released_today: number;
+            /**
+             * Handled Today
+             * @description sessions ended today as `gestionado`
+             * @default 0
+             */
+            handled_today: number;
             /** Mean Handling Seconds */
             mean_handling_seconds: number | null;
             /** Day Start */
             day_start: number;
+            /**
+             * Day End
+             * @description the next midnight in TIMEZONE
+             * @default 0
+             */
+            day_end: number;
             /** Now */
             now: number;
             /** Timezone */
@@ -853,6 +1223,12 @@ export interface components {
             items: components["schemas"]["AsesorStats"][];
             /** Day Start */
             day_start: number;
+            /**
+             * Day End
+             * @description the next midnight in TIMEZONE: read again then
+             * @default 0
+             */
+            day_end: number;
             /** Now */
             now: number;
             /** Timezone */
@@ -1043,6 +1419,79 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        /** AdminUserOutList */
+        AdminUserOutList: components["schemas"]["AdminUserOut"][];
+        /**
+         * AdminUserIn
+         * @example {
+         *       "nombre": "Asesor 6",
+         *       "password": "una-clave-larga",
+         *       "role": "asesor",
+         *       "username": "asesor6"
+         *     }
+         */
+        AdminUserIn: {
+            /** Username */
+            username: string;
+            /** Nombre */
+            nombre: string;
+            role: components["schemas"]["Role"];
+            /** Password */
+            password: string;
+        };
+        /** AdminUserOut */
+        AdminUserOut: {
+            /** Id */
+            id: number;
+            /** Username */
+            username: string;
+            /** Nombre */
+            nombre: string;
+            role: components["schemas"]["Role"];
+            /** Active */
+            active: boolean;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * PasswordIn
+         * @example {
+         *       "password": "una-clave-nueva"
+         *     }
+         */
+        PasswordIn: {
+            /** Password */
+            password: string;
+        };
+        /**
+         * PresenceOut
+         * @example {
+         *       "idle_after": 300,
+         *       "items": [
+         *         {
+         *           "asesor_id": 3,
+         *           "cliente_id": 42,
+         *           "cliente_nombre": "Ana Torres",
+         *           "connections": 1,
+         *           "estado": "en_sesion",
+         *           "nombre": "Asesor 1",
+         *           "since": 1764234000.5,
+         *           "username": "asesor1"
+         *         }
+         *       ],
+         *       "now": 1764234010.5
+         *     }
+         */
+        PresenceOut: {
+            /** Items */
+            items: components["schemas"]["PresenceItem"][];
+            /** Now */
+            now: number;
+            /** Idle After */
+            idle_after: number;
+        } & {
+            [key: string]: unknown;
+        };
         /**
          * Role
          * @enum {string}
@@ -1152,6 +1601,97 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        /** ImportDuplicate */
+        ImportDuplicate: {
+            /** Line */
+            line: number;
+            /**
+             * Field
+             * @description telefono or documento
+             */
+            field: string;
+            /** Value */
+            value: string;
+            /**
+             * Cliente Id
+             * @description the existing client with that value
+             */
+            cliente_id: number | null;
+            /**
+             * First Line
+             * @description an earlier line of the file with that value
+             */
+            first_line: number | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /** ImportProblem */
+        ImportProblem: {
+            /** Line */
+            line: number;
+            /** Field */
+            field: string;
+            /** Message */
+            message: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /** ImportRowOut */
+        ImportRowOut: {
+            /** Line */
+            line: number;
+            /** Nombre */
+            nombre: string;
+            /** Telefono */
+            telefono: string;
+            /** Email */
+            email: string | null;
+            /** Documento */
+            documento: string | null;
+            /** Notas */
+            notas: string | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /** BulkFailure */
+        BulkFailure: {
+            /** Cliente Id */
+            cliente_id: number;
+            /** Error */
+            error: string;
+            /** Message */
+            message: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /** Alerta */
+        Alerta: {
+            /**
+             * Id
+             * @description the audit row: a stable id for the alert
+             */
+            id: number;
+            /** Cliente Id */
+            cliente_id: number;
+            /** Nombre */
+            nombre: string;
+            /**
+             * Reason
+             * @enum {string}
+             */
+            reason: "timeout" | "released" | "orphan";
+            /** At */
+            at: number;
+            /**
+             * Asesor Id
+             * @description who held the client
+             */
+            asesor_id: number | null;
+            /** Asesor Nombre */
+            asesor_nombre: string | null;
+        } & {
+            [key: string]: unknown;
+        };
         /** Check */
         Check: {
             /** Ok */
@@ -1207,6 +1747,12 @@ export interface components {
             active: number;
             /** Completed Today */
             completed_today: number;
+            /**
+             * Handled Today
+             * @description sessions ended today as `gestionado`
+             * @default 0
+             */
+            handled_today: number;
             /** Timed Out Today */
             timed_out_today: number;
             /** Released Today */
@@ -1231,6 +1777,39 @@ export interface components {
          * @enum {string}
          */
         SessionStatus: "active" | "completed" | "timed_out" | "released";
+        /** PresenceItem */
+        PresenceItem: {
+            /** Asesor Id */
+            asesor_id: number;
+            /** Nombre */
+            nombre: string;
+            /** Username */
+            username: string;
+            /**
+             * Estado
+             * @enum {string}
+             */
+            estado: "en_sesion" | "disponible" | "inactivo" | "desconectado";
+            /**
+             * Since
+             * @description in this state since (epoch seconds), if known
+             */
+            since: number | null;
+            /**
+             * Connections
+             * @description open sockets, over every web process
+             */
+            connections: number;
+            /**
+             * Cliente Id
+             * @description the client of the live session
+             */
+            cliente_id: number | null;
+            /** Cliente Nombre */
+            cliente_nombre: string | null;
+        } & {
+            [key: string]: unknown;
+        };
     };
     responses: never;
     parameters: never;
@@ -1395,6 +1974,12 @@ export interface operations {
                 asesor_id?: number;
                 limit?: number;
                 offset?: number;
+                /** @description search: the start of the name, phone or document (any case and accents on MariaDB), or a client id (`#42` or `42`) */
+                q?: string;
+                /** @description several states, comma-separated (a board column); empty: any */
+                estados?: string;
+                /** @description `oldest`: longest waiting first (last state change), `newest`: the reverse; `id`: by id */
+                order?: "id" | "oldest" | "newest";
             };
             header?: never;
             path?: never;
@@ -1745,6 +2330,296 @@ export interface operations {
                 };
             };
             /** @description Unprocessable Content */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    clientes_resumen: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ResumenOut"];
+                };
+            };
+            /** @description No token, or an expired (`token_expired`) or invalid (`invalid_token`) one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The token's role may not do this, or the client belongs to another advisor */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unprocessable Content */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    check_import: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImportCheckOut"];
+                };
+            };
+            /** @description No token, or an expired (`token_expired`) or invalid (`invalid_token`) one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The token's role may not do this, or the client belongs to another advisor */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The body is larger than 4 MiB (`payload_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description A field is missing, of the wrong type or out of range (`validation_error`, with `field`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    create_lote: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LoteIn"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImportOut"];
+                };
+            };
+            /** @description Bad JSON (`invalid_json`), or a body that is not a JSON object */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No token, or an expired (`token_expired`) or invalid (`invalid_token`) one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The token's role may not do this, or the client belongs to another advisor */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The body is larger than 4 MiB (`payload_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description A field is missing, of the wrong type or out of range (`validation_error`, with `field`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    derivar_varios: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BulkDeriveIn"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulkDeriveOut"];
+                };
+            };
+            /** @description Bad JSON (`invalid_json`), or a body that is not a JSON object */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No token, or an expired (`token_expired`) or invalid (`invalid_token`) one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The token's role may not do this, or the client belongs to another advisor */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The body is larger than 4 MiB (`payload_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description A field is missing, of the wrong type or out of range (`validation_error`, with `field`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    alertas: {
+        parameters: {
+            query?: {
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertasOut"];
+                };
+            };
+            /** @description No token, or an expired (`token_expired`) or invalid (`invalid_token`) one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The token's role may not do this, or the client belongs to another advisor */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description A field is missing, of the wrong type or out of range (`validation_error`, with `field`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2549,6 +3424,386 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AsesorStatsOut"];
+                };
+            };
+            /** @description No token, or an expired (`token_expired`) or invalid (`invalid_token`) one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The token's role may not do this, or the client belongs to another advisor */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unprocessable Content */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    list_users: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminUserOutList"];
+                };
+            };
+            /** @description No token, or an expired (`token_expired`) or invalid (`invalid_token`) one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The token's role may not do this, or the client belongs to another advisor */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unprocessable Content */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    create_user: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AdminUserIn"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminUserOut"];
+                };
+            };
+            /** @description Bad JSON (`invalid_json`), or a body that is not a JSON object */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No token, or an expired (`token_expired`) or invalid (`invalid_token`) one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The token's role may not do this, or the client belongs to another advisor */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The client's state forbids it: `client_locked` (with `holder`), `invalid_state`, `session_expired`, `no_active_session` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The body is larger than 4 MiB (`payload_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description A field is missing, of the wrong type or out of range (`validation_error`, with `field`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    reset_password: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description a row id (1 .. 2^31-1) */
+                user_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasswordIn"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminUserOut"];
+                };
+            };
+            /** @description Bad JSON (`invalid_json`), or a body that is not a JSON object */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No token, or an expired (`token_expired`) or invalid (`invalid_token`) one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The token's role may not do this, or the client belongs to another advisor */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unknown client (or one the advisor may not see), or an id out of range */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The body is larger than 4 MiB (`payload_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description A field is missing, of the wrong type or out of range (`validation_error`, with `field`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    deactivate_user: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description a row id (1 .. 2^31-1) */
+                user_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminUserOut"];
+                };
+            };
+            /** @description No token, or an expired (`token_expired`) or invalid (`invalid_token`) one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The token's role may not do this, or the client belongs to another advisor */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unknown client (or one the advisor may not see), or an id out of range */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The client's state forbids it: `client_locked` (with `holder`), `invalid_state`, `session_expired`, `no_active_session` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unprocessable Content */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    activate_user: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description a row id (1 .. 2^31-1) */
+                user_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminUserOut"];
+                };
+            };
+            /** @description No token, or an expired (`token_expired`) or invalid (`invalid_token`) one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The token's role may not do this, or the client belongs to another advisor */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unknown client (or one the advisor may not see), or an id out of range */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unprocessable Content */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    get_presence: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PresenceOut"];
                 };
             };
             /** @description No token, or an expired (`token_expired`) or invalid (`invalid_token`) one */

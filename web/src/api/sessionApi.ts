@@ -55,7 +55,7 @@ export function configureApi(opts: { token: TokenSource; onUnauthorized?: (e: Ap
   unauthorized = opts.onUnauthorized ?? (() => undefined);
 }
 
-async function request<T>(
+export async function request<T>(
   method: "GET" | "POST", path: string, body?: unknown, auth = true, contentType = "application/json",
   reportRefusal = true,
 ): Promise<T> {

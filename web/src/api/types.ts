@@ -26,6 +26,15 @@ export type StatsOut = S["StatsOut"];
 export type AsesorStats = S["AsesorStats"];
 export type AsesorStatsOut = S["AsesorStatsOut"];
 export type ErrorOut = S["ErrorOut"];
+export type ResumenOut = S["ResumenOut"];
+export type ImportCheckOut = S["ImportCheckOut"];
+export type ImportRowOut = S["ImportRowOut"];
+export type AdminUserOut = S["AdminUserOut"];
+export type AdminUserIn = S["AdminUserIn"];
+export type PresenceOut = S["PresenceOut"];
+export type Alerta = S["Alerta"];
+export type AlertasOut = S["AlertasOut"];
+export type PresenceItem = S["PresenceItem"];
 export type Role = UserOut["role"];
 export type { Envelope, Estado, EventName, ReturnReason, Resultado };
 

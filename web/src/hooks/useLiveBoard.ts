@@ -4,28 +4,15 @@
 // them (push-driven, debounced), never on a timer.
 import { useCallback, useEffect, useMemo, useRef } from "react";
 import { mensajeDeError, sessionApi } from "../api/sessionApi";
-import type { ClienteOut, Estado, PushEvent, Resync } from "../api/types";
+import type { ClienteOut, PushEvent, Resync } from "../api/types";
 import { Sequencer } from "../lib/sequencer";
 import { useBoardStore } from "../stores/boardStore";
 import { useSessionStore } from "../stores/sessionStore";
 import { useSocket } from "./useSocket";
 
-const RAZON: Record<string, string> = {
-  timeout: "tiempo agotado",
-  released: "liberado por GTR",
-  orphan: "bloqueo huérfano",
-};
 const FIGURE_EVENTS = new Set(["CLIENT_IN_GESTION", "CLIENT_COMPLETED", "CLIENT_RETURNED_TO_GTR"]);
 /** More unknown clients than this in one event: reload the snapshot instead. */
 const MAX_NAME_FETCHES = 20;
-/** The done columns show the most recent clients, not every one ever handled. */
-const DONE_SHOWN = 50;
-
-async function latest(estado: Estado, n: number): Promise<ClienteOut[]> {
-  const first = await sessionApi.clientes({ estado, limit: n });
-  if (first.total <= n) return first.items;
-  return (await sessionApi.clientes({ estado, limit: n, offset: first.total - n })).items;
-}
 
 export function useLiveBoard(opts: { onEvent?: (e: PushEvent) => void } = {}) {
   const auth = useSessionStore((s) => s.auth);
@@ -59,14 +46,12 @@ export function useLiveBoard(opts: { onEvent?: (e: PushEvent) => void } = {}) {
   const sequencer = useMemo(() => new Sequencer((e) => {
     const store = useBoardStore.getState();
     const unknown = store.apply(e);
-    // A CSV import names thousands of clients at once: one snapshot, not a GET each.
-    if (unknown.length > MAX_NAME_FETCHES) reload.current();
-    else nombrar(unknown);
-    if (e.type === "CLIENT_RETURNED_TO_GTR" && isGtr) {
-      const card = useBoardStore.getState().cards[e.cliente_id ?? -1];
-      const quien = card?.nombre ?? `Cliente #${e.cliente_id}`;
-      store.avisar("warning", `${quien} volvió a GTR (${RAZON[e.reason ?? ""] ?? e.reason}).`);
-    }
+    // A CSV import names thousands of clients at once: one snapshot, not a GET
+    // each (GTR: neither; its columns are server pages, which carry the names).
+    if (unknown.length > MAX_NAME_FETCHES) {
+      if (!isGtr) reload.current();
+    } else nombrar(unknown);
+    // GTR: returns are listed from the server's history (pages/gtr/Alertas.tsx)
     if (FIGURE_EVENTS.has(e.type)) refreshFigures();
     onEventRef.current?.(e);
   }), [isGtr, nombrar, refreshFigures]);
@@ -76,12 +61,8 @@ export function useLiveBoard(opts: { onEvent?: (e: PushEvent) => void } = {}) {
     for (let attempt = 0; ; attempt++) {
       try {
         const board = await sessionApi.board();
-        const others = isGtr
-          ? (await Promise.all([
-              latest("nuevo", 500), latest("no_gestionado", 200),
-              latest("gestionado", DONE_SHOWN), latest("cerrado", DONE_SHOWN),
-            ])).flat()
-          : [];
+        // GTR: the columns read their own pages (search, filters, totals)
+        const others: ClienteOut[] = [];
         useBoardStore.getState().setSnapshot(board, others);
         sequencer.loaded(board.seq);
         refreshFigures();

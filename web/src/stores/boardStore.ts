@@ -17,6 +17,8 @@ interface BoardState {
   /** server clock minus local clock, seconds (from the snapshot's `now`) */
   offset: number;
   loaded: boolean;
+  /** counts the snapshots loaded (the first, and each one a resync asked for) */
+  snapshots: number;
   asesores: Record<number, string>;
   figures: AsesorStats[];
   avisos: Aviso[];
@@ -36,6 +38,7 @@ export const useBoardStore = create<BoardState>()((set, get) => ({
   cards: {},
   offset: 0,
   loaded: false,
+  snapshots: 0,
   asesores: {},
   figures: [],
   avisos: [],
@@ -44,7 +47,7 @@ export const useBoardStore = create<BoardState>()((set, get) => ({
     const cards: Cards = {};
     for (const c of others) cards[c.id] = fromCliente(c);
     for (const item of board.items) cards[item.cliente_id] = fromBoardItem(item, item.started_at ?? board.now);
-    set({ cards, offset: board.now - localNow(), loaded: true });
+    set({ cards, offset: board.now - localNow(), loaded: true, snapshots: get().snapshots + 1 });
   },
 
   apply: (e) => {
