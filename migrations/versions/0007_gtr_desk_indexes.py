@@ -4,14 +4,14 @@ duplicate checks of a CSV import (telefono, documento), so a search or a
 column page stays an index range read at 100,000 clients.
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 Create Date: 2026-11-30 13:30:00
 """
 
 from alembic import op
 
 revision = '0007'
-down_revision = '0005'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 
