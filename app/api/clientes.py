@@ -15,11 +15,13 @@ from app.schemas import (
     ClienteOut,
     ClientesQuery,
     DeriveIn,
+    HistorialOut,
     ImportOut,
     json_object,
     parse,
     parse_query,
 )
+from core.historial import historial
 from domain.errors import ValidationFailed
 from domain.states import Role
 
@@ -102,3 +104,13 @@ def list_asesores():
     """The advisors, for the derive menu."""
     return jsonify([{k: u[k] for k in ("id", "username", "nombre", "active")}
                     for u in services().users.list(Role.ASESOR)])
+
+
+@bp.get("/clientes/<id:cliente_id>/historial")
+@operation(tags=["clientes"], ok={200: HistorialOut}, errors=(404,))
+@require()
+def historial_cliente(cliente_id: int):
+    """The client's handling history, newest first (when, by whom, result,
+    duration, notes), and when it was last derived; 404 for a client the
+    caller may not see. An advisor's call about a client they hold counts as activity."""
+    return jsonify(historial(services().db, current_user().viewer, cliente_id))
