@@ -403,7 +403,7 @@ class HistorialItem(Out):
 class HistorialOut(Out):
     model_config = ConfigDict(extra="allow", json_schema_extra=_examples({
         "cliente_id": 42, "estado": "derivado", "derivado_at": 1764233000.0,
-        "now": 1764234010.5, "items": [
+        "now": 1764234010.5, "notas_origen": "campaña de noviembre", "items": [
             {"session_id": "9f0c2b7e8d1a4c3b9e6f5a4d3c2b1a09", "asesor_id": 3,
              "asesor_nombre": "Asesor 1", "status": "completed", "started_at": 1764230000.0,
              "ended_at": 1764230184.2, "duration": 184.2, "resultado": "no_gestionado",
@@ -412,6 +412,9 @@ class HistorialOut(Out):
     estado: Estado
     derivado_at: float | None = Field(description="when the client was last derived")
     now: float = Field(description="the database clock, to tell how long it has waited")
+    notas_origen: str | None = Field(
+        description="the notes the client was imported or created with (`notas` of the "
+                    "record holds the latest session's)")
     items: list[HistorialItem] = Field(description="its sessions, newest first (at most 100)")
 
 

@@ -40,7 +40,8 @@ def historial(db: Database, viewer: Viewer | None, cliente_id: int,
               limit: int = HISTORY_LIMIT) -> dict[str, Any]:
     """The client's sessions, newest first, and when it was last derived
     (`derivado_at`, database clock; None if never) with the clock's `now`,
-    so a screen can say how long it has waited."""
+    so a screen can say how long it has waited. `notas_origen`: the notes the
+    client was imported or created with (the record keeps the latest session's)."""
     with db.transaction() as tx:
         cliente = visible_cliente(tx, viewer, cliente_id)
         rows = tx.execute(
@@ -55,11 +56,18 @@ def historial(db: Database, viewer: Viewer | None, cliente_id: int,
                    AuditEntry.to_state == Estado.DERIVADO.value)
             .order_by(AuditEntry.id.desc()).limit(1)).scalar()
         now = float(tx.execute(select(db_now())).scalar_one())
+        replaced = tx.execute(
+            select(AuditEntry.detail)
+            .where(AuditEntry.cliente_id == cliente_id, AuditEntry.action == "end")
+            .order_by(AuditEntry.id)).scalars()
+        origen = next((d["notas_anteriores"] for d in replaced
+                       if isinstance(d, dict) and d.get("notas_anteriores")), cliente.notas)
         return {
             "cliente_id": cliente_id,
             "estado": cliente.estado,
             "derivado_at": float(derivado_at) if derivado_at is not None else None,
             "now": now,
+            "notas_origen": origen,
             "items": [entry_view(s, nombre) for s, nombre in rows],
         }
 

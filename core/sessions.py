@@ -89,6 +89,14 @@ def _latest_notes(notas: str | None) -> dict[str, str]:
     return {"notas": notas} if notas and notas.strip() else {}
 
 
+def _replaced_notes(before: str | None, notas: str | None) -> dict[str, str]:
+    """The record's notes an end replaces, kept in its audit row (the notes a
+    client was imported or created with stay readable: core.historial)."""
+    if before and _latest_notes(notas) and before != notas:
+        return {"notas_anteriores": before}
+    return {}
+
+
 def holder(tx: Session, asesor_id: int | None) -> dict[str, Any] | None:
     if asesor_id is None:
         return None
@@ -286,6 +294,7 @@ class SessionService:
                 raise SessionExpired("the session has expired")  # pragma: no cover
             nuevo = estado_after_end(resultado).value
             asesor_after = asesor_after_end(resultado, asesor_id)
+            replaced = _replaced_notes(tx.get(Cliente, cliente_id).notas, notas)
             tx.execute(
                 update(Cliente)
                 .where(Cliente.id == cliente_id, Cliente.current_session_id == sess.id)
@@ -294,7 +303,7 @@ class SessionService:
                 .execution_options(synchronize_session=False))
             ch.audit(cliente_id=cliente_id, session_id=sess.id, actor_id=asesor_id,
                      action="end", from_state=Estado.EN_GESTION.value, to_state=nuevo,
-                     detail={"resultado": resultado.value})
+                     detail={"resultado": resultado.value, **replaced})
             tx.expire(sess)
             sess = tx.get(GestionSession, sess.id)
             now = ch.now()

@@ -73,7 +73,7 @@ def test_the_record_and_its_history_newest_first_with_notes(factory, api):
     assert (live["status"], live["ended_at"], live["duration"]) == ("active", None, None)
     # a client never derived nor handled: an empty history
     fresh = api.get(f"/api/clientes/{factory.cliente().id}/historial", tg).json()
-    assert fresh["items"] == [] and fresh["derivado_at"] is None
+    assert fresh["items"] == [] and fresh["derivado_at"] is None and fresh["notas_origen"] is None
 
 
 def test_empty_or_blank_notes_do_not_wipe_the_clients_notes(factory, api):
@@ -86,6 +86,17 @@ def test_empty_or_blank_notes_do_not_wipe_the_clients_notes(factory, api):
     start(api, ta, cid)
     assert end(api, ta, cid, "no_gestionado", "   ").status_code == 200
     assert factory.get_cliente(cid).notas == "importado con notas"
+    # the next notes replace them on the record; the history keeps the original
+    derive(api, tg, cid, a.id)
+    start(api, ta, cid)
+    assert end(api, ta, cid, "no_gestionado", "nuevas").status_code == 200
+    derive(api, tg, cid, a.id)
+    start(api, ta, cid)
+    assert end(api, ta, cid, "no_gestionado", "más nuevas").status_code == 200
+    assert factory.get_cliente(cid).notas == "más nuevas"
+    h = api.get(f"/api/clientes/{cid}/historial", ta).json()
+    assert h["notas_origen"] == "importado con notas"
+    assert [i["notas"] for i in h["items"]] == ["más nuevas", "nuevas", "   "]
 
 
 def test_history_follows_the_visibility_rule(factory, api):

@@ -809,6 +809,7 @@ export interface components {
          *           "status": "completed"
          *         }
          *       ],
+         *       "notas_origen": "campaña de noviembre",
          *       "now": 1764234010.5
          *     }
          */
@@ -826,6 +827,11 @@ export interface components {
              * @description the database clock, to tell how long it has waited
              */
             now: number;
+            /**
+             * Notas Origen
+             * @description the notes the client was imported or created with (`notas` of the record holds the latest session's)
+             */
+            notas_origen: string | null;
             /**
              * Items
              * @description its sessions, newest first (at most 100)
