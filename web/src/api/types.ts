@@ -26,6 +26,9 @@ export type StatsOut = S["StatsOut"];
 export type AsesorStats = S["AsesorStats"];
 export type AsesorStatsOut = S["AsesorStatsOut"];
 export type ErrorOut = S["ErrorOut"];
+export type HistorialOut = S["HistorialOut"];
+export type HistorialItem = S["HistorialItem"];
+export type LogoutIn = S["LogoutIn"];
 export type Role = UserOut["role"];
 export type { Envelope, Estado, EventName, ReturnReason, Resultado };
 
