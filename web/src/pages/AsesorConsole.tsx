@@ -22,6 +22,9 @@ const TITULO = "ALBRU · Consola de asesor";
 /** Input events that count as the advisor being at the desk (idle detection). */
 const INPUT_EVENTS = ["keydown", "pointerdown", "pointermove", "touchstart", "wheel"] as const;
 
+/** How long a heartbeat's "no longer active" waits for the push that says why. */
+const PUSH_GRACE_MS = 1500;
+
 const nombreDe = (a: { nombre: string | null; cliente_id: number }) => a.nombre ?? `Cliente #${a.cliente_id}`;
 
 /** Why the session went back to GTR, told the way the advisor lived it. */
@@ -63,11 +66,16 @@ function Wizard({ heartbeat, online }: {
       (e) => {
         if (e instanceof ApiError && e.code === "network") setNetDown(true);
         else if (e instanceof ApiError && SESSION_GONE.has(e.code)) {
+          // the push that says why (released, reassigned, timeout) is usually a
+          // moment behind this answer: give it the chance to tell it first
           const ctx = contexto();
           const por = e.code === "session_expired" ? motivoDevolucion("timeout", ctx)
             : ctx.netLost ? "se perdió la conexión con el servidor y la gestión ya no está activa"
               : "la gestión ya no está activa";
-          clearSession({ kind: "warning", text: `${nombre} fue devuelto a GTR: ${por}.` }, { keepDraft: true });
+          setTimeout(() => {
+            if (useSessionStore.getState().active?.session_id !== a.session_id) return;
+            clearSession({ kind: "warning", text: `${nombre} fue devuelto a GTR: ${por}.` }, { keepDraft: true });
+          }, PUSH_GRACE_MS);
         }
       },
     );
@@ -468,6 +476,16 @@ export function AsesorConsole() {
     st.logout();
   };
 
+  // on a phone the page scrolls: bring news and a chosen record into view
+  const noticeRef = useRef<HTMLDivElement>(null);
+  const previewRef = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    if (notice) noticeRef.current?.scrollIntoView?.({ block: "nearest" });
+  }, [notice]);
+  useEffect(() => {
+    if (preview !== null) previewRef.current?.scrollIntoView?.({ block: "start" });
+  }, [preview]);
+
   const shown = active ? active.cliente_id : preview;
   const { cliente, historial, error } = useFicha(shown, active?.session_id ? 1 : 0);
   const previewCard = preview !== null ? cards[preview] : undefined;
@@ -505,7 +523,7 @@ export function AsesorConsole() {
         </aside>
         <main className="work" tabIndex={0} aria-label="Gestión">
           {notice && (
-            <div className={`notice ${notice.kind}`} role="status" data-testid="aviso">
+            <div className={`notice ${notice.kind}`} role="status" data-testid="aviso" ref={noticeRef}>
               <span>{notice.text}</span>
               <button type="button" className="link" onClick={() => setNotice(null)} aria-label="Cerrar aviso">×</button>
             </div>
@@ -523,7 +541,7 @@ export function AsesorConsole() {
             </div>
           )}
           {!restoring && !active && preview !== null && (
-            <div className="desk preview" data-testid="vista-previa">
+            <div className="desk preview" data-testid="vista-previa" ref={previewRef}>
               <div className="desk-ficha">
                 <Ficha cliente={cliente} historial={historial} error={error} />
                 <Historial historial={historial} />
