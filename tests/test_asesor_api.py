@@ -109,6 +109,12 @@ def test_history_follows_the_visibility_rule(factory, api):
         assert r.status_code == 404, (kind, r.text)
         assert set(r.json()) == set(unknown.json())
         assert factory.snapshot(c.id) == before, kind
+        # nor may a draft be attached to any of its sessions
+        for sess in factory.sessions_of(c.id):
+            r = api.post("/api/sessions/notas", ta, json={
+                "cliente_id": c.id, "session_id": sess.id, "notas": "x"})
+            assert r.status_code == 404 and r.json()["error"] == "not_found", (kind, r.text)
+        assert factory.snapshot(c.id) == before, kind
     for kind, c in visible.items():
         assert api.get(f"/api/clientes/{c.id}/historial", ta).status_code == 200, kind
     for c in [*hidden.values(), *visible.values()]:
