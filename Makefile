@@ -49,7 +49,7 @@ endif
 # After an API or event change: rewrite the committed contract the UI is typed
 # against (web/openapi.json, web/src/api/*.gen.ts); tests/test_web_contract.py
 # fails until this is run and committed.
-web-contract: $(STAMP) web
+web-contract: $(STAMP) web/node_modules/.package-lock.json
 	$(PY) scripts/web_contract.py
 	cd web && npm run gen:api
 

@@ -8,7 +8,15 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal, TypeVar
 
 from flask import request
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    model_validator,
+)
 from pydantic.json_schema import SkipJsonSchema
 
 from core.users import MAX_PASSWORD, MIN_PASSWORD, USERNAME
@@ -156,6 +164,8 @@ class UserOut(Out):
 class SessionTiming(Out):
     timeout: float = Field(description="SESSION_TIMEOUT, seconds")
     heartbeat_interval: int = Field(description="seconds between heartbeats")
+    idle_after: float = Field(0, description="IDLE_AFTER: seconds without input after which "
+                                             "the console stops its heartbeats; 0: never")
 
 
 class LoginOut(Out):
@@ -390,6 +400,79 @@ class AsesorStatsOut(Out):
     day_end: float = Field(0, description="the next midnight in TIMEZONE: read again then")
     now: float
     timezone: str
+
+
+# ------------------------------------------------------ the advisor's desk
+
+
+class HistorialItem(Out):
+    """One handling of a client (instants: epoch seconds, database clock)."""
+
+    session_id: str
+    asesor_id: int
+    asesor_nombre: str | None
+    status: SessionStatus
+    started_at: float
+    ended_at: float | None
+    duration: float | None = Field(description="seconds from start to end; null while live")
+    resultado: Resultado | None
+    notas: str | None
+
+
+class HistorialOut(Out):
+    model_config = ConfigDict(extra="allow", json_schema_extra=_examples({
+        "cliente_id": 42, "estado": "derivado", "derivado_at": 1764233000.0,
+        "now": 1764234010.5, "notas_origen": "campaña de noviembre", "items": [
+            {"session_id": "9f0c2b7e8d1a4c3b9e6f5a4d3c2b1a09", "asesor_id": 3,
+             "asesor_nombre": "Asesor 1", "status": "completed", "started_at": 1764230000.0,
+             "ended_at": 1764230184.2, "duration": 184.2, "resultado": "no_gestionado",
+             "notas": "no contesta; volver a llamar"}]}))
+    cliente_id: int
+    estado: Estado
+    derivado_at: float | None = Field(description="when the client was last derived")
+    now: float = Field(description="the database clock, to tell how long it has waited")
+    notas_origen: str | None = Field(
+        description="the notes the client was imported or created with (`notas` of the "
+                    "record holds the latest session's)")
+    items: list[HistorialItem] = Field(description="its sessions, newest first (at most 100)")
+
+
+Notas = Annotated[StrictStr, Field(max_length=5000)]
+
+
+class LogoutIn(Body):
+    """Optional: what to do with the caller's open sessions before the tokens go."""
+
+    model_config = ConfigDict(json_schema_extra=_examples(
+        {}, {"open_sessions": "return", "notas": "se cortó la llamada"},
+        {"open_sessions": "end", "resultado": "gestionado", "notas": "venta cerrada"}))
+    open_sessions: Literal["end", "return"] | None = Field(
+        None, description="end: end them with `resultado`; return: end them as "
+                          "no_gestionado (back to GTR); omitted: leave them to time out")
+    resultado: Resultado | None = None
+    notas: Notas | None = None
+
+    @model_validator(mode="after")
+    def _resultado_to_end(self) -> LogoutIn:
+        if self.open_sessions == "end" and self.resultado is None:
+            raise ValueError("open_sessions 'end' needs a resultado")
+        return self
+
+    @property
+    def closing(self) -> Resultado | None:
+        """The resultado the open sessions end with (None: leave them)."""
+        if self.open_sessions == "return":
+            return Resultado.NO_GESTIONADO
+        return self.resultado if self.open_sessions == "end" else None
+
+
+class NotasIn(Body):
+    model_config = ConfigDict(json_schema_extra=_examples(
+        {"cliente_id": 42, "session_id": "9f0c2b7e8d1a4c3b9e6f5a4d3c2b1a09",
+         "notas": "cliente pidió llamar el lunes"}))
+    cliente_id: Id
+    session_id: SessionId
+    notas: Annotated[StrictStr, Field(min_length=1, max_length=5000, pattern=r"\S")]
 
 
 class BadJson(DomainError):

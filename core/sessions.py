@@ -21,10 +21,18 @@ from sqlalchemy.orm import Session
 from core.cache import SessionCache
 from core.changes import Change, Changes
 from core.db import db_now, retrying
+from core.historial import latest_session_id
 from core.models import Cliente, GestionSession, User
 from core.visibility import visible_cliente
 from domain import lease
-from domain.errors import ClientLocked, Forbidden, InvalidState, NoActiveSession, SessionExpired
+from domain.errors import (
+    ClientLocked,
+    Forbidden,
+    InvalidState,
+    NoActiveSession,
+    NotFound,
+    SessionExpired,
+)
 from domain.events import Event, Push
 from domain.states import (
     Estado,
@@ -74,6 +82,19 @@ def live_session(tx: Session, cliente_id: int) -> tuple[GestionSession | None, f
     if row is None:
         return None, float(tx.execute(select(db_now())).scalar_one())
     return row[0], float(row[1])
+
+
+def _latest_notes(notas: str | None) -> dict[str, str]:
+    """The client record keeps the latest notes of a completed session."""
+    return {"notas": notas} if notas and notas.strip() else {}
+
+
+def _replaced_notes(before: str | None, notas: str | None) -> dict[str, str]:
+    """The record's notes an end replaces, kept in its audit row (the notes a
+    client was imported or created with stay readable: core.historial)."""
+    if before and _latest_notes(notas) and before != notas:
+        return {"notas_anteriores": before}
+    return {}
 
 
 def holder(tx: Session, asesor_id: int | None) -> dict[str, Any] | None:
@@ -273,15 +294,16 @@ class SessionService:
                 raise SessionExpired("the session has expired")  # pragma: no cover
             nuevo = estado_after_end(resultado).value
             asesor_after = asesor_after_end(resultado, asesor_id)
+            replaced = _replaced_notes(tx.get(Cliente, cliente_id).notas, notas)
             tx.execute(
                 update(Cliente)
                 .where(Cliente.id == cliente_id, Cliente.current_session_id == sess.id)
                 .values(estado=nuevo, asesor_asignado=asesor_after, current_session_id=None,
-                        updated_at=db_now())
+                        updated_at=db_now(), **_latest_notes(notas))
                 .execution_options(synchronize_session=False))
             ch.audit(cliente_id=cliente_id, session_id=sess.id, actor_id=asesor_id,
                      action="end", from_state=Estado.EN_GESTION.value, to_state=nuevo,
-                     detail={"resultado": resultado.value})
+                     detail={"resultado": resultado.value, **replaced})
             tx.expire(sess)
             sess = tx.get(GestionSession, sess.id)
             now = ch.now()
@@ -378,3 +400,61 @@ class SessionService:
         self.arm(out.session["session_id"], cliente_id,
                  out.session["seconds_left"] + lease.REARM_MARGIN)
         return out
+
+    # ------------------------------------------------- the advisor's desk
+
+    def close_open(self, asesor_id: int, resultado: Resultado,
+                   notas: str | None = None) -> list[dict[str, Any]]:
+        """End every live session of the advisor with `resultado` (and `notas`),
+        as a logout that chose to end (or, with `no_gestionado`, return) them
+        does. A session that expired or ended meanwhile is skipped: the timeout
+        task or the other end has it. Returns the ended sessions."""
+        with self.db.transaction() as tx:
+            open_ = tx.execute(
+                select(GestionSession.cliente_id, GestionSession.id)
+                .where(GestionSession.asesor_id == asesor_id, GestionSession.status == ACTIVE)
+                .order_by(GestionSession.started_at)).all()
+        ended = []
+        for cliente_id, session_id in open_:
+            try:
+                ended.append(self.end(asesor_id, cliente_id, resultado, notas,
+                                      session_id).session)
+            except (SessionExpired, NoActiveSession, InvalidState, Forbidden, NotFound):
+                continue
+        return ended
+
+    @retrying
+    def attach_notes(self, asesor_id: int, cliente_id: int, session_id: str,
+                     notas: str) -> dict[str, Any]:
+        """A draft the advisor could not close with (the session timed out, was
+        released, or the network dropped) joins the client's history: the notes
+        go to that session of theirs if it has ended without notes, and to the
+        client record when it is the client's latest session. 404 for a client
+        they may not see or a session not theirs; 409 if the session still runs
+        (end it instead) or already has notes."""
+        with self.changes.begin() as ch:
+            tx = ch.tx
+            cliente = visible_cliente(tx, advisor(asesor_id), cliente_id)
+            sess = tx.get(GestionSession, session_id)
+            if sess is None or sess.cliente_id != cliente_id or sess.asesor_id != asesor_id:
+                raise NotFound(f"session {session_id} not found", session_id=session_id)
+            if sess.status == ACTIVE:
+                raise InvalidState("the session is still active: end it with its notes",
+                                   session_id=session_id)
+            done = tx.execute(
+                update(GestionSession)
+                .where(GestionSession.id == session_id, GestionSession.status != ACTIVE,
+                       GestionSession.notas.is_(None))
+                .values(notas=notas)
+                .execution_options(synchronize_session=False)).rowcount
+            if not done:
+                raise InvalidState("the session already has notes", session_id=session_id)
+            if latest_session_id(tx, cliente_id) == session_id and notas.strip():
+                tx.execute(update(Cliente).where(Cliente.id == cliente_id)
+                           .values(notas=notas, updated_at=db_now())
+                           .execution_options(synchronize_session=False))
+            ch.audit(cliente_id=cliente_id, session_id=session_id, actor_id=asesor_id,
+                     action="notas", from_state=cliente.estado, to_state=cliente.estado,
+                     detail={"chars": len(notas)})
+            tx.expire(sess)
+            return session_view(tx.get(GestionSession, session_id), ch.now())

@@ -115,6 +115,7 @@ class Settings(BaseSettings):
     session_timeout: float = var("SESSION_TIMEOUT", default=600.0, ge=0.5)
     worker_interval_ms: int = var("WORKER_INTERVAL", default=30_000, ge=100)
     heartbeat_interval: int = var("HEARTBEAT_INTERVAL", default=30, ge=1)
+    idle_after: float = var("IDLE_AFTER", default=0.0, ge=0)  # s without input; 0: off
     frontend_url: str = var("FRONTEND_URL", default="http://localhost:5174")
     cors_origins_given: str = var("CORS_ORIGINS", default="")
     jwt_secret: str = var("JWT_SECRET", default=DEV_JWT_SECRET)

@@ -74,7 +74,9 @@ def axe(page: Any, context: str | None = None) -> list[dict[str, Any]]:
     """Run axe-core inside `page` (WCAG 2.x A/AA rules and best practices) and
     return every violation as {id, impact, help, targets}."""
     if not page.evaluate("() => typeof window.axe !== 'undefined'"):
-        page.add_script_tag(content=AXE_JS.read_text(encoding="utf-8"))
+        # evaluated over the DevTools protocol: the app's CSP (script-src 'self')
+        # refuses an inline <script>, which add_script_tag would insert
+        page.evaluate(AXE_JS.read_text(encoding="utf-8") + "\n;void 0")
     result = page.evaluate(
         """async (ctx) => {
             const r = await window.axe.run(ctx ? document.querySelector(ctx) : document,

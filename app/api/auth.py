@@ -7,9 +7,10 @@ from app.auth import current_user, issue_token, require, verify_password
 from app.contract import operation
 from app.ratelimit import client_ip, enforce
 from app.registry import services
-from app.schemas import LoginIn, LoginOut, LogoutQuery, UserOut, parse, parse_query
+from app.schemas import LoginIn, LoginOut, LogoutIn, LogoutQuery, UserOut, parse, parse_query
 from core.models import User
 from domain.errors import Unauthorized
+from domain.states import Role
 
 bp = Blueprint("auth", __name__, url_prefix="/api/auth")
 
@@ -38,19 +39,26 @@ def login():
                  "role": user.role},
         # what the front end needs to keep a session alive
         "session": {"timeout": comps.settings.session_timeout,
-                    "heartbeat_interval": comps.settings.heartbeat_interval},
+                    "heartbeat_interval": comps.settings.heartbeat_interval,
+                    "idle_after": comps.settings.idle_after},
     })
 
 
 @bp.post("/logout")
-@operation(tags=["auth"], query=LogoutQuery, ok={204: None}, errors=(422,))
+@operation(tags=["auth"], query=LogoutQuery, body=LogoutIn, body_optional=True, ok={204: None},
+           errors=(400, 413, 422))
 @require()
 def logout():
     """Log out: this token is revoked (401 on REST at once; its open sockets, on
     every web process, are closed within a few seconds); the user's other
-    screens stay logged in. `?everywhere=1` revokes every token of the user."""
+    screens stay logged in. `?everywhere=1` revokes every token of the user.
+    `open_sessions` first ends (`end`, with `resultado`) or returns (`return`)
+    the caller's open sessions."""
     query = parse_query(LogoutQuery)
+    choice = parse(LogoutIn, optional=True)
     p = current_user()
+    if choice.closing is not None and p.role is Role.ASESOR:
+        services().sessions.close_open(p.id, choice.closing, choice.notas)
     if query.is_everywhere:
         services().users.revoke_tokens(p.id)
     else:

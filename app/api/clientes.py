@@ -19,6 +19,7 @@ from app.schemas import (
     ClienteOut,
     ClientesQuery,
     DeriveIn,
+    HistorialOut,
     ImportCheckOut,
     ImportOut,
     LoteIn,
@@ -27,6 +28,7 @@ from app.schemas import (
     parse,
     parse_query,
 )
+from core.historial import historial
 from domain.errors import ValidationFailed
 from domain.states import Role
 
@@ -176,3 +178,13 @@ def alertas():
     the time and who held the client: the board's alert list after a reload."""
     q = parse_query(AlertasQuery)
     return jsonify(services().reports.returns(q.limit))
+
+
+@bp.get("/clientes/<id:cliente_id>/historial")
+@operation(tags=["clientes"], ok={200: HistorialOut}, errors=(404,))
+@require()
+def historial_cliente(cliente_id: int):
+    """The client's handling history, newest first (when, by whom, result,
+    duration, notes), and when it was last derived; 404 for a client the
+    caller may not see. An advisor's call about a client they hold counts as activity."""
+    return jsonify(historial(services().db, current_user().viewer, cliente_id))

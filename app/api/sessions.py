@@ -13,6 +13,7 @@ from app.schemas import (
     ActiveOut,
     ClienteRef,
     EndIn,
+    NotasIn,
     SessionOut,
     StartOut,
     StatusOut,
@@ -100,3 +101,22 @@ def sync():
 def release(cliente_id: int):
     """Force-release a live session: the client goes back to `no_gestionado`."""
     return run(commands.RELEASE, body=False, cliente_id=cliente_id)
+
+
+#: Attach a lost draft's notes to the caller's own ended session (the desk).
+NOTES = commands.Command(
+    "notes", NotasIn, Role.ASESOR, None,
+    lambda svc, user, b: (svc.sessions.attach_notes(user.id, b.cliente_id, b.session_id,
+                                                    b.notas), 200),
+    commands.ADVISOR_ONLY)
+
+
+@bp.post("/notas")
+@operation(tags=["sessions"], body=NotasIn, ok={200: SessionOut},
+           errors=(400, 403, 404, 409, 413, 422))
+@require()
+def notas():
+    """Attach notes to your own session that ended without them (a timeout, a
+    force-release, a lost connection): they join the client's history, and the
+    client record when it is its latest session. 409 if it still runs or has notes."""
+    return run(NOTES)

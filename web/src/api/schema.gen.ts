@@ -30,7 +30,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Log out: this token is revoked (401 on REST at once; its open sockets, on every web process, are closed within a few seconds); the user's other screens stay logged in. `?everywhere=1` revokes every token of the user. */
+        /** Log out: this token is revoked (401 on REST at once; its open sockets, on every web process, are closed within a few seconds); the user's other screens stay logged in. `?everywhere=1` revokes every token of the user. `open_sessions` first ends (`end`, with `resultado`) or returns (`return`) the caller's open sessions. */
         post: operations["logout"];
         delete?: never;
         options?: never;
@@ -229,6 +229,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/clientes/{cliente_id}/historial": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The client's handling history, newest first (when, by whom, result, duration, notes), and when it was last derived; 404 for a client the caller may not see. An advisor's call about a client they hold counts as activity. */
+        get: operations["historial_cliente"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/sessions/start": {
         parameters: {
             query?: never;
@@ -359,6 +376,23 @@ export interface paths {
         put?: never;
         /** Force-release a live session: the client goes back to `no_gestionado`. */
         post: operations["release"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/sessions/notas": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Attach notes to your own session that ended without them (a timeout, a force-release, a lost connection): they join the client's history, and the client record when it is its latest session. 409 if it still runs or has notes. */
+        post: operations["notas"];
         delete?: never;
         options?: never;
         head?: never;
@@ -663,6 +697,35 @@ export interface components {
              * @enum {string}
              */
             everywhere: "0" | "1" | "false" | "true";
+        };
+        /**
+         * LogoutIn
+         * @description Optional: what to do with the caller's open sessions before the tokens go.
+         * @example {}
+         * @example {
+         *       "notas": "se cortó la llamada",
+         *       "open_sessions": "return"
+         *     }
+         * @example {
+         *       "notas": "venta cerrada",
+         *       "open_sessions": "end",
+         *       "resultado": "gestionado"
+         *     }
+         */
+        LogoutIn: {
+            /**
+             * Open Sessions
+             * @description end: end them with `resultado`; return: end them as no_gestionado (back to GTR); omitted: leave them to time out
+             * @default null
+             */
+            open_sessions: ("end" | "return") | null;
+            /** @default null */
+            resultado: components["schemas"]["Resultado"] | null;
+            /**
+             * Notas
+             * @default null
+             */
+            notas: string | null;
         };
         /** UserOut */
         UserOut: {
@@ -1085,6 +1148,56 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        /**
+         * HistorialOut
+         * @example {
+         *       "cliente_id": 42,
+         *       "derivado_at": 1764233000,
+         *       "estado": "derivado",
+         *       "items": [
+         *         {
+         *           "asesor_id": 3,
+         *           "asesor_nombre": "Asesor 1",
+         *           "duration": 184.2,
+         *           "ended_at": 1764230184.2,
+         *           "notas": "no contesta; volver a llamar",
+         *           "resultado": "no_gestionado",
+         *           "session_id": "9f0c2b7e8d1a4c3b9e6f5a4d3c2b1a09",
+         *           "started_at": 1764230000,
+         *           "status": "completed"
+         *         }
+         *       ],
+         *       "notas_origen": "campaña de noviembre",
+         *       "now": 1764234010.5
+         *     }
+         */
+        HistorialOut: {
+            /** Cliente Id */
+            cliente_id: number;
+            estado: components["schemas"]["Estado"];
+            /**
+             * Derivado At
+             * @description when the client was last derived
+             */
+            derivado_at: number | null;
+            /**
+             * Now
+             * @description the database clock, to tell how long it has waited
+             */
+            now: number;
+            /**
+             * Notas Origen
+             * @description the notes the client was imported or created with (`notas` of the record holds the latest session's)
+             */
+            notas_origen: string | null;
+            /**
+             * Items
+             * @description its sessions, newest first (at most 100)
+             */
+            items: components["schemas"]["HistorialItem"][];
+        } & {
+            [key: string]: unknown;
+        };
         /** HealthQuery */
         HealthQuery: {
             /**
@@ -1419,6 +1532,22 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        /**
+         * NotasIn
+         * @example {
+         *       "cliente_id": 42,
+         *       "notas": "cliente pidió llamar el lunes",
+         *       "session_id": "9f0c2b7e8d1a4c3b9e6f5a4d3c2b1a09"
+         *     }
+         */
+        NotasIn: {
+            /** Cliente Id */
+            cliente_id: number;
+            /** Session Id */
+            session_id: string;
+            /** Notas */
+            notas: string;
+        };
         /** AdminUserOutList */
         AdminUserOutList: components["schemas"]["AdminUserOut"][];
         /**
@@ -1509,6 +1638,12 @@ export interface components {
              * @description seconds between heartbeats
              */
             heartbeat_interval: number;
+            /**
+             * Idle After
+             * @description IDLE_AFTER: seconds without input after which the console stops its heartbeats; 0: never
+             * @default 0
+             */
+            idle_after: number;
         } & {
             [key: string]: unknown;
         };
@@ -1521,6 +1656,12 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        /**
+         * Resultado
+         * @description How an advisor may end a session: each becomes the client's new state.
+         * @enum {string}
+         */
+        Resultado: "gestionado" | "no_gestionado" | "cerrado";
         /** BoardItem */
         BoardItem: {
             /** Cliente Id */
@@ -1692,6 +1833,39 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        /**
+         * HistorialItem
+         * @description One handling of a client (instants: epoch seconds, database clock).
+         */
+        HistorialItem: {
+            /** Session Id */
+            session_id: string;
+            /** Asesor Id */
+            asesor_id: number;
+            /** Asesor Nombre */
+            asesor_nombre: string | null;
+            status: components["schemas"]["SessionStatus"];
+            /** Started At */
+            started_at: number;
+            /** Ended At */
+            ended_at: number | null;
+            /**
+             * Duration
+             * @description seconds from start to end; null while live
+             */
+            duration: number | null;
+            resultado: components["schemas"]["Resultado"] | null;
+            /** Notas */
+            notas: string | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * SessionStatus
+         * @description A handling session's life: one active, then exactly one final status.
+         * @enum {string}
+         */
+        SessionStatus: "active" | "completed" | "timed_out" | "released";
         /** Check */
         Check: {
             /** Ok */
@@ -1765,18 +1939,6 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
-        /**
-         * Resultado
-         * @description How an advisor may end a session: each becomes the client's new state.
-         * @enum {string}
-         */
-        Resultado: "gestionado" | "no_gestionado" | "cerrado";
-        /**
-         * SessionStatus
-         * @description A handling session's life: one active, then exactly one final status.
-         * @enum {string}
-         */
-        SessionStatus: "active" | "completed" | "timed_out" | "released";
         /** PresenceItem */
         PresenceItem: {
             /** Asesor Id */
@@ -1900,7 +2062,11 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["LogoutIn"];
+            };
+        };
         responses: {
             /** @description No Content */
             204: {
@@ -1909,8 +2075,26 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description Bad JSON (`invalid_json`), or a body that is not a JSON object */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description No token, or an expired (`token_expired`) or invalid (`invalid_token`) one */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The body is larger than 4 MiB (`payload_too_large`) */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2630,6 +2814,56 @@ export interface operations {
             };
         };
     };
+    historial_cliente: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description a row id (1 .. 2^31-1) */
+                cliente_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HistorialOut"];
+                };
+            };
+            /** @description No token, or an expired (`token_expired`) or invalid (`invalid_token`) one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unknown client (or one the advisor may not see), or an id out of range */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unprocessable Content */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
     start: {
         parameters: {
             query?: never;
@@ -3183,6 +3417,93 @@ export interface operations {
                 };
             };
             /** @description Unprocessable Content */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    notas: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NotasIn"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionOut"];
+                };
+            };
+            /** @description Bad JSON (`invalid_json`), or a body that is not a JSON object */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No token, or an expired (`token_expired`) or invalid (`invalid_token`) one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The token's role may not do this, or the client belongs to another advisor */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unknown client (or one the advisor may not see), or an id out of range */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The client's state forbids it: `client_locked` (with `holder`), `invalid_state`, `session_expired`, `no_active_session` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The body is larger than 4 MiB (`payload_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description A field is missing, of the wrong type or out of range (`validation_error`, with `field`) */
             422: {
                 headers: {
                     [name: string]: unknown;

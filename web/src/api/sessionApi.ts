@@ -1,7 +1,7 @@
 // The REST client: one typed method per endpoint, one place for errors.
 import type {
   ActiveOut, AsesorOut, AsesorStatsOut, BoardOut, ClienteIn, ClienteList, ClienteOut,
-  ErrorOut, Estado, EventsOut, HealthOut, ImportOut, LoginOut, Resultado, SessionOut,
+  ErrorOut, Estado, EventsOut, HealthOut, HistorialOut, ImportOut, LoginOut, LogoutIn, Resultado, SessionOut,
   StartOut, StatsOut, StatusOut, SweepOut, UserOut, WsStatsOut,
 } from "./types";
 
@@ -105,11 +105,12 @@ export const sessionApi = {
   me: () => request<UserOut>("GET", "/auth/me"),
   /** Revokes every token of this user on the server (204, no body); a 401
    * (already revoked) is no news to report. */
-  logout: () => request<null>("POST", "/auth/logout", undefined, true, "application/json", false),
+  logout: (choice?: Partial<LogoutIn>) => request<null>("POST", "/auth/logout", choice, true, "application/json", false),
 
   clientes: (p: { estado?: Estado; asesor_id?: number; limit?: number; offset?: number } = {}) =>
     request<ClienteList>("GET", `/clientes${q(p)}`),
   cliente: (id: number) => request<ClienteOut>("GET", `/clientes/${id}`),
+  historial: (id: number) => request<HistorialOut>("GET", `/clientes/${id}/historial`),
   crearCliente: (body: ClienteIn) => request<ClienteOut>("POST", "/clientes", body),
   importar: (csv: string) => request<ImportOut>("POST", "/clientes/import", csv, true, "text/csv"),
   derivar: (id: number, asesorId: number | null) =>
@@ -126,6 +127,8 @@ export const sessionApi = {
   status: (clienteId: number) => request<StatusOut>("GET", `/sessions/status/${clienteId}`),
   restore: (clienteId: number) => request<SessionOut>("POST", `/sessions/restore/${clienteId}`),
   active: () => request<ActiveOut>("GET", "/sessions/active"),
+  notas: (clienteId: number, sessionId: string, notas: string) =>
+    request<SessionOut>("POST", "/sessions/notas", { cliente_id: clienteId, session_id: sessionId, notas }),
   sync: () => request<SweepOut>("POST", "/sessions/sync"),
   release: (clienteId: number) => request<SessionOut>("POST", `/sessions/release/${clienteId}`),
 

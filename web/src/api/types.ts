@@ -35,6 +35,9 @@ export type PresenceOut = S["PresenceOut"];
 export type Alerta = S["Alerta"];
 export type AlertasOut = S["AlertasOut"];
 export type PresenceItem = S["PresenceItem"];
+export type HistorialOut = S["HistorialOut"];
+export type HistorialItem = S["HistorialItem"];
+export type LogoutIn = S["LogoutIn"];
 export type Role = UserOut["role"];
 export type { Envelope, Estado, EventName, ReturnReason, Resultado };
 

@@ -18,7 +18,7 @@ beforeEach(() => {
   useSessionStore.getState().login({
     token: "tok", token_type: "Bearer", expires_at: Math.floor(Date.now() / 1000) + 3600,
     user: { id: 7, username: "asesor1", nombre: "Asesor 1", role: "asesor" },
-    session: { timeout: 600, heartbeat_interval: 30 },
+    session: { timeout: 600, heartbeat_interval: 30, idle_after: 0 },
   });
   container = document.createElement("div");
   document.body.appendChild(container);

@@ -8,7 +8,8 @@ const ESTADO: Record<ConnState, string> = {
   reconnecting: "Reconectando…",
 };
 
-export function Header({ title, state }: { title: string; state: ConnState }) {
+/** `onSalir`: replaces the plain logout (the advisor console asks first when a client is open). */
+export function Header({ title, state, onSalir }: { title: string; state: ConnState; onSalir?: () => void }) {
   const auth = useSessionStore((s) => s.auth);
   const logout = useSessionStore((s) => s.logout);
   // The server revokes the token (and closes its sockets); the request reads the
@@ -24,7 +25,7 @@ export function Header({ title, state }: { title: string; state: ConnState }) {
         {ESTADO[state]}
       </span>
       <span className="who">{auth?.user.nombre} ({auth?.user.role === "gtr" ? "GTR" : "asesor"})</span>
-      <button type="button" className="secondary" onClick={salir}>
+      <button type="button" className="secondary" onClick={onSalir ?? salir}>
         Cerrar sesión
       </button>
     </header>

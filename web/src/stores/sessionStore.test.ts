@@ -7,7 +7,7 @@ const now = () => Date.now() / 1000;
 const login: LoginOut = {
   token: "tok", token_type: "Bearer", expires_at: Math.floor(now()) + 3600,
   user: { id: 7, username: "asesor1", nombre: "Asesor 1", role: "asesor" },
-  session: { timeout: 600, heartbeat_interval: 30 },
+  session: { timeout: 600, heartbeat_interval: 30, idle_after: 0 },
 };
 const session = (over: Partial<SessionOut> = {}): SessionOut => ({
   session_id: "s1", cliente_id: 42, asesor_id: 7, token: 1, status: "active", started_at: now(),
@@ -103,5 +103,123 @@ describe("useSessionStore", () => {
     expect(useSessionStore.getState().auth).toBeNull();
     expect(useSessionStore.getState().active).toBeNull();
     expect(currentToken()).toBeNull();
+  });
+});
+
+describe("the advisor's desk in the store", () => {
+  beforeEach(() => {
+    useSessionStore.setState({ lost: null, abiertas: [], netDownSince: null, sound: true });
+    useSessionStore.getState().login(login);
+  });
+
+  it("a session that ends without its draft keeps it, offers it back, and persists it", () => {
+    const s = useSessionStore.getState();
+    s.setSession(session(), "Ana");
+    s.setDraft({ resultado: "gestionado", notas: "quiere el plan B" });
+    s.clearSession({ kind: "warning", text: "devuelto" }, { keepDraft: true });
+    const st = useSessionStore.getState();
+    expect(st.active).toBeNull();
+    expect(st.draft).toEqual({ resultado: "", notas: "" });
+    expect(st.lost).toMatchObject({ cliente_id: 42, session_id: "s1", nombre: "Ana", notas: "quiere el plan B" });
+    expect(JSON.parse(localStorage.getItem(STORAGE_KEY) ?? "{}").state.lost.notas).toBe("quiere el plan B");
+    // another client: a clean draft, the lost one stays
+    s.setSession(session({ cliente_id: 43, session_id: "s2" }), "Luis");
+    expect(useSessionStore.getState().draft.notas).toBe("");
+    expect(useSessionStore.getState().lost?.cliente_id).toBe(42);
+    s.clearSession(null);
+    // the same client again (derived back to me): the draft comes back
+    s.setSession(session({ session_id: "s3" }), "Ana");
+    expect(useSessionStore.getState().draft).toEqual({ resultado: "gestionado", notas: "quiere el plan B" });
+    expect(useSessionStore.getState().lost).toBeNull();
+  });
+
+  it("a normal close or an empty draft keeps nothing", () => {
+    const s = useSessionStore.getState();
+    s.setSession(session(), "Ana");
+    s.setDraft({ notas: "   " });
+    s.clearSession(null, { keepDraft: true });
+    expect(useSessionStore.getState().lost).toBeNull();
+    s.setSession(session(), "Ana");
+    s.setDraft({ notas: "hecho" });
+    s.clearSession(null);
+    expect(useSessionStore.getState().lost).toBeNull();
+  });
+
+  it("a restore that finds the session ended keeps the draft", async () => {
+    const s = useSessionStore.getState();
+    s.setSession(session(), "Ana");
+    s.setDraft({ notas: "escrito antes del corte" });
+    const api = { status: vi.fn().mockResolvedValue(status({ active: false, session: null })), restore: vi.fn() };
+    expect(await s.restore(api)).toBe("ended");
+    expect(useSessionStore.getState().lost?.notas).toBe("escrito antes del corte");
+  });
+
+  it("attaches the lost draft to the history once, and keeps it when refused", async () => {
+    const s = useSessionStore.getState();
+    s.setSession(session(), "Ana");
+    s.setDraft({ resultado: "no_gestionado", notas: "no contesta" });
+    s.clearSession(null, { keepDraft: true });
+    const refused = { notas: vi.fn().mockRejectedValue(new ApiError(404, "not_found", "x")) };
+    expect(await s.attachLost(refused)).toBe("refused");
+    expect(useSessionStore.getState().lost).not.toBeNull();
+    const network = { notas: vi.fn().mockRejectedValue(new ApiError(0, "network", "x")) };
+    await expect(s.attachLost(network)).rejects.toThrow();
+    expect(useSessionStore.getState().lost).not.toBeNull();
+    const ok = { notas: vi.fn().mockResolvedValue(session({ status: "timed_out" })) };
+    expect(await s.attachLost(ok)).toBe("attached");
+    expect(ok.notas).toHaveBeenCalledWith(42, "s1", "[no gestionado] no contesta");
+    expect(useSessionStore.getState().lost).toBeNull();
+    s.discardLost();
+  });
+
+  it("restores my open sessions from the server, not only from this browser", async () => {
+    const s = useSessionStore.getState();
+    const api = {
+      active: vi.fn().mockResolvedValue({
+        count: 3, items: [
+          session({ cliente_id: 50, session_id: "a" }),
+          session({ cliente_id: 51, session_id: "b", seconds_left: 0 }), // past its deadline
+          session({ cliente_id: 52, session_id: "c", asesor_id: 99 }), // not mine
+        ],
+      }),
+    };
+    const found = await s.loadAbiertas(api);
+    expect(found.map((x) => x.cliente_id)).toEqual([50]);
+    expect(useSessionStore.getState().abiertas).toHaveLength(1);
+    const restore = vi.fn().mockResolvedValue(session({ cliente_id: 50, session_id: "a" }));
+    await s.resume({ restore }, 50, "Eva");
+    expect(restore).toHaveBeenCalledWith(50);
+    expect(useSessionStore.getState().active).toMatchObject({ cliente_id: 50, session_id: "a", nombre: "Eva" });
+    expect(useSessionStore.getState().abiertas).toEqual([]);
+    // the one open here is not listed again
+    api.active.mockResolvedValue({ count: 1, items: [session({ cliente_id: 50, session_id: "a" })] });
+    expect(await s.loadAbiertas(api)).toEqual([]);
+  });
+
+  it("idle detection follows IDLE_AFTER from the login", () => {
+    const s = useSessionStore.getState();
+    s.markInput(1000);
+    s.tick(5000);
+    expect(useSessionStore.getState().idle()).toBe(false); // off by default
+    s.login({ ...login, session: { ...login.session, idle_after: 60 } });
+    s.tick(1059);
+    expect(useSessionStore.getState().idle()).toBe(false);
+    s.tick(1060);
+    expect(useSessionStore.getState().idle()).toBe(true);
+    s.markInput(1060);
+    expect(useSessionStore.getState().idle()).toBe(false);
+  });
+
+  it("remembers the sound choice and notes when the network is down", () => {
+    const s = useSessionStore.getState();
+    s.setSound(false);
+    expect(JSON.parse(localStorage.getItem(STORAGE_KEY) ?? "{}").state.sound).toBe(false);
+    s.setNetDown(true);
+    const since = useSessionStore.getState().netDownSince;
+    expect(since).not.toBeNull();
+    s.setNetDown(true);
+    expect(useSessionStore.getState().netDownSince).toBe(since);
+    s.setNetDown(false);
+    expect(useSessionStore.getState().netDownSince).toBeNull();
   });
 });

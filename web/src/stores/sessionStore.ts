@@ -7,6 +7,7 @@ import { createJSONStorage, persist, type StateStorage } from "zustand/middlewar
 import { ApiError, type SessionApi } from "../api/sessionApi";
 import type { LoginOut, Resultado, SessionOut, SessionTiming, UserOut } from "../api/types";
 import { localNow, offsetFrom, secondsLeft } from "../lib/clock";
+import { hasContent, isIdle } from "../lib/desk";
 
 export interface Auth {
   token: string;
@@ -34,23 +35,62 @@ export interface Draft {
   notas: string;
 }
 
+/** A draft whose session ended without it (timeout, force-release, a lost
+ * connection): kept, offered back when the client is opened again, and
+ * attachable to the client's history (POST /api/sessions/notas). */
+export interface LostDraft extends Draft {
+  cliente_id: number;
+  session_id: string;
+  nombre: string | null;
+}
+
+/** What the draft API needs (a subset of sessionApi). */
+export interface DraftApi {
+  notas(clienteId: number, sessionId: string, notas: string): Promise<unknown>;
+}
+
 export interface SessionState {
   auth: Auth | null;
   active: ActiveSession | null;
   draft: Draft;
   notice: Notice | null;
+  /** a draft its session ended without (see LostDraft) */
+  lost: LostDraft | null;
+  /** play a sound when a client is derived to me (remembered) */
+  sound: boolean;
+  /** local epoch seconds of the last keyboard, pointer or touch input */
+  lastInput: number;
+  /** local epoch seconds since heartbeats fail for want of a connection, or null */
+  netDownSince: number | null;
   /** local epoch seconds, advanced by tick() every second */
   now: number;
   login(out: LoginOut): void;
   logout(notice?: Notice): void;
   /** a start / heartbeat / restore answer: the session and its new deadline */
   setSession(s: SessionOut, nombre?: string | null): void;
-  clearSession(notice?: Notice | null): void;
+  /** the session is over; `keepDraft`: it ended without the draft (timeout,
+   * release, lost connection), so the draft is kept as `lost` */
+  clearSession(notice?: Notice | null, opts?: { keepDraft?: boolean }): void;
+  /** attach the lost draft's notes to its session's history on the server */
+  attachLost(api: DraftApi): Promise<"attached" | "refused">;
+  discardLost(): void;
+  setSound(on: boolean): void;
+  /** the advisor typed, clicked or touched */
+  markInput(now?: number): void;
+  /** no input for IDLE_AFTER (false when the setting is off) */
+  idle(): boolean;
+  setNetDown(down: boolean): void;
   setDraft(d: Partial<Draft>): void;
   setNotice(n: Notice | null): void;
   tick(now?: number): void;
   /** seconds left of the open session on the server's clock, null if none */
   secondsLeft(): number | null;
+  /** my live sessions on the server (any device) other than the one open here */
+  abiertas: SessionOut[];
+  /** after a login or a refresh: read my open sessions from the server */
+  loadAbiertas(api: Pick<SessionApi, "active">): Promise<SessionOut[]>;
+  /** take one of them up here (restore: a heartbeat and the Redis copy) */
+  resume(api: Pick<SessionApi, "restore">, clienteId: number, nombre: string | null): Promise<void>;
   /** after a page refresh: bring back the persisted session if it still runs */
   restore(api: Pick<SessionApi, "status" | "restore">): Promise<"none" | "restored" | "ended">;
 }
@@ -74,6 +114,11 @@ export const useSessionStore = create<SessionState>()(
       active: null,
       draft: EMPTY_DRAFT,
       notice: null,
+      lost: null,
+      sound: true,
+      lastInput: localNow(),
+      netDownSince: null,
+      abiertas: [],
       now: localNow(),
 
       login: (out) =>
@@ -82,11 +127,15 @@ export const useSessionStore = create<SessionState>()(
           notice: null,
         }),
 
-      logout: (notice) => set({ auth: null, active: null, draft: EMPTY_DRAFT, notice: notice ?? null }),
+      logout: (notice) =>
+        set({ auth: null, active: null, draft: EMPTY_DRAFT, lost: null, notice: notice ?? null }),
 
       setSession: (s, nombre) => {
         const prev = get().active;
         const same = prev && prev.cliente_id === s.cliente_id;
+        const lost = get().lost;
+        // the client whose draft was lost is open again: the draft comes back
+        const back = !same && lost && lost.cliente_id === s.cliente_id;
         set({
           active: {
             cliente_id: s.cliente_id,
@@ -95,13 +144,48 @@ export const useSessionStore = create<SessionState>()(
             deadline: s.deadline,
             offset: offsetFrom(s.deadline, s.seconds_left),
           },
-          draft: same ? get().draft : EMPTY_DRAFT,
+          draft: same ? get().draft : back ? { resultado: lost.resultado, notas: lost.notas } : EMPTY_DRAFT,
+          lost: back ? null : lost,
+          netDownSince: null,
           now: localNow(),
         });
       },
 
-      clearSession: (notice) =>
-        set({ active: null, draft: EMPTY_DRAFT, notice: notice === undefined ? get().notice : notice }),
+      clearSession: (notice, opts) => {
+        const { active, draft, lost } = get();
+        const keep = opts?.keepDraft && active && hasContent(draft);
+        set({
+          active: null,
+          draft: EMPTY_DRAFT,
+          lost: keep ? { ...draft, cliente_id: active.cliente_id, session_id: active.session_id, nombre: active.nombre } : lost,
+          notice: notice === undefined ? get().notice : notice,
+        });
+      },
+
+      attachLost: async (api) => {
+        const lost = get().lost;
+        if (!lost) return "refused";
+        const notas = [lost.resultado ? `[${lost.resultado.replace("_", " ")}]` : "", lost.notas.trim()]
+          .filter(Boolean).join(" ");
+        try {
+          await api.notas(lost.cliente_id, lost.session_id, notas);
+        } catch (e) {
+          // 404: no longer mine to see; 409: it has notes or runs again. Kept for the advisor.
+          if (e instanceof ApiError && [403, 404, 409, 422].includes(e.status)) return "refused";
+          throw e;
+        }
+        if (get().lost?.session_id === lost.session_id) set({ lost: null });
+        return "attached";
+      },
+
+      discardLost: () => set({ lost: null }),
+      setSound: (on) => set({ sound: on }),
+      markInput: (now) => set({ lastInput: now ?? localNow() }),
+      idle: () => isIdle(get().lastInput, get().now, get().auth?.timing.idle_after ?? 0),
+      setNetDown: (down) => {
+        if (down && get().netDownSince === null) set({ netDownSince: localNow() });
+        else if (!down && get().netDownSince !== null) set({ netDownSince: null });
+      },
 
       setDraft: (d) => set({ draft: { ...get().draft, ...d } }),
       setNotice: (n) => set({ notice: n }),
@@ -110,6 +194,21 @@ export const useSessionStore = create<SessionState>()(
       secondsLeft: () => {
         const a = get().active;
         return a ? secondsLeft(a.deadline, a.offset, get().now) : null;
+      },
+
+      loadAbiertas: async (api) => {
+        const me = get().auth?.user.id;
+        const { items } = await api.active();
+        const here = get().active?.session_id;
+        const abiertas = items.filter((s) => s.asesor_id === me && s.seconds_left > 0 && s.session_id !== here);
+        set({ abiertas });
+        return abiertas;
+      },
+
+      resume: async (api, clienteId, nombre) => {
+        const s = await api.restore(clienteId);
+        get().setSession(s, nombre);
+        set({ abiertas: get().abiertas.filter((a) => a.cliente_id !== clienteId) });
       },
 
       restore: async (api) => {
@@ -121,7 +220,7 @@ export const useSessionStore = create<SessionState>()(
           get().clearSession({
             kind: "warning",
             text: `La gestión de ${nombre} ya no está activa: el cliente volvió a GTR o fue cerrado.`,
-          });
+          }, { keepDraft: true });
           return "ended";
         };
         try {
@@ -139,7 +238,7 @@ export const useSessionStore = create<SessionState>()(
     {
       name: STORAGE_KEY,
       storage: createJSONStorage(() => storage),
-      partialize: (s) => ({ auth: s.auth, active: s.active, draft: s.draft }),
+      partialize: (s) => ({ auth: s.auth, active: s.active, draft: s.draft, lost: s.lost, sound: s.sound }),
       version: 1,
     },
   ),
