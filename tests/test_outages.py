@@ -20,6 +20,7 @@ from __future__ import annotations
 import statistics
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -445,8 +446,11 @@ def _outage_requests(env: Env, gtr: str, asesor: str, live: int, derivado: int,
                      nuevo: int) -> list[tuple[str, str, requests.Response, float]]:
     """One of each kind of call an advisor or a supervisor makes."""
     api = env.api
+    # a new name each round: RATE_LIMIT_LOGIN (10/minute per name and address,
+    # counted in Redis, which is up) would answer 429 before the database is asked
     calls = [
-        ("POST", "/api/auth/login", None, {"json": {"username": "x", "password": "y"}}),
+        ("POST", "/api/auth/login", None, {"json": {"username": f"x{uuid.uuid4().hex[:8]}",
+                                                    "password": "y"}}),
         ("GET", "/api/auth/me", asesor, {}),
         ("POST", "/api/sessions/start", asesor, {"json": {"cliente_id": derivado}}),
         ("POST", "/api/sessions/heartbeat", asesor, {"json": {"cliente_id": live}}),
