@@ -31,10 +31,39 @@ from app.auth import hash_password, issue_token  # noqa: E402
 from core.db import Database  # noqa: E402
 from core.eventlog import create_schema  # noqa: E402
 from core.models import Cliente, User  # noqa: E402
-from harness.backends import choose  # noqa: E402
-from tests.inprocess import InProcess  # noqa: E402
+from harness.backends import Backends, choose  # noqa: E402
+from harness.stack import system_env  # noqa: E402
 
 SEEN: collections.Counter = collections.Counter()
+
+
+class InProcess:
+    """The web app in this process with Flask's and Flask-SocketIO's test
+    clients (what tests/inprocess.py does for the fast tier; bench never
+    imports tests). The Socket.IO test client refuses a server with a message
+    queue: the check is skipped and the Redis manager started once."""
+
+    def __init__(self, backends: Backends, **overrides: str) -> None:
+        from app import create_app
+        from core.settings import Settings
+
+        self.env = {**system_env(backends), "ASYNC_MODE": "threading", **overrides}
+        self.settings = Settings.from_env(self.env)
+        self.app = create_app(self.settings, role="web")
+        self.socketio = self.app.extensions["socketio"]
+        manager = self.socketio.server.manager
+        manager.initialize()
+        manager.initialize = lambda: None
+
+    def socket_client(self, auth: Any) -> Any:
+        import flask_socketio.test_client as tc
+
+        real = tc.PubSubManager
+        tc.PubSubManager = type("NoQueue", (), {})
+        try:
+            return self.socketio.test_client(self.app, auth=auth)
+        finally:
+            tc.PubSubManager = real
 
 
 def _count_mysql() -> None:
@@ -62,8 +91,7 @@ def _count_redis() -> None:
     redis.connection.AbstractConnection.send_packed_command = counted
 
 
-def setup(calls: int) -> tuple[InProcess, list[dict[str, Any]]]:
-    backends = choose()
+def setup(backends: Backends) -> tuple[InProcess, list[dict[str, Any]]]:
     db = Database(backends.database_url)
     create_schema(db)
     inproc = InProcess(backends, BENCH_ENDPOINTS="1", SESSION_TIMEOUT="600",
@@ -92,7 +120,15 @@ def setup(calls: int) -> tuple[InProcess, list[dict[str, Any]]]:
 def run(calls: int, reps: int) -> dict[str, Any]:
     _count_mysql()
     _count_redis()
-    inproc, targets = setup(calls)
+    backends = choose()  # a database and Redis db of its own, released at the end
+    try:
+        return _measure(backends, calls, reps)
+    finally:
+        backends.close()
+
+
+def _measure(backends: Backends, calls: int, reps: int) -> dict[str, Any]:
+    inproc, targets = setup(backends)
     client = inproc.app.test_client()
     sockets = [inproc.socket_client({"token": t["token"]}) for t in targets]
 
