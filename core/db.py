@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, ParamSpec, TypeVar
 
+from pymysql.constants import CLIENT
 from sqlalchemy import Engine, create_engine, event, make_url, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -147,6 +148,11 @@ def make_engine(url: str, *, pool_size: int = 10, tls: str = "auto", tls_ca: str
     if url.startswith("mysql"):
         kwargs["connect_args"] = {"charset": "utf8mb4", "connect_timeout": 5,
                                   **mysql_tls(make_url(url).host, tls, tls_ca)}
+        if hot:
+            # The heartbeat sends UPDATE; SELECT; COMMIT as one packet (every
+            # value bound and escaped by the driver). FOUND_ROWS: what the
+            # dialect sets itself when client_flag is not given.
+            kwargs["connect_args"]["client_flag"] = CLIENT.FOUND_ROWS | CLIENT.MULTI_STATEMENTS
         # A loser of a conditional UPDATE must see the winner's row when it reads
         # again to say who holds the client: REPEATABLE READ would show its snapshot.
         kwargs["isolation_level"] = "READ COMMITTED"
@@ -173,14 +179,15 @@ class Database:
                                 make_engine(self.url, hot=True, **self._hot_args))
         return self._hot_engine
 
-    def hot(self, work: Callable[[Any], R]) -> R:
+    def hot(self, work: Callable[[Any], R], *, commits: bool = False) -> R:
         """Run `work(cursor)` as one transaction on a raw DBAPI connection of
         the hot pool and COMMIT it: no ORM, no pre-ping, no reset round trip.
         Why: the heartbeat is the engine's hot path (docs/performance.md).
         The same contract as `transaction`: a deadlock is `Contended`, a lost
         database `Unavailable`; a connection found dropped (the server
         restarted: no pre-ping caught it) is discarded with the idle ones and
-        the work runs once more on a fresh connection."""
+        the work runs once more on a fresh connection. `commits`: the work
+        ends its transaction itself (a multi-statement ending in COMMIT)."""
         engine = self.hot_engine
         for attempt in (1, 2):
             try:
@@ -195,7 +202,8 @@ class Database:
             try:
                 cursor = conn.cursor()
                 out = work(cursor)
-                conn.commit()
+                if not commits:
+                    conn.commit()
                 cursor.close()
                 conn.close()  # back to the pool, its transaction ended
                 return out

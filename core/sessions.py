@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from core.cache import SessionCache
 from core.changes import Change, Changes
 from core.db import db_now, retrying
-from core.heartbeat import HotHeartbeat
+from core.heartbeat import HotHeartbeat, SessionRow
 from core.models import Cliente, GestionSession, User
 from core.tokens import STALE_TOKEN, TokenClaims, honoured
 from core.visibility import visible_cliente
@@ -54,7 +54,7 @@ ACTIVE = SessionStatus.ACTIVE.value
 ArmTimeout = Callable[[str, int, float], None]
 
 
-def session_view(s: GestionSession, now: float) -> dict[str, Any]:
+def session_view(s: GestionSession | SessionRow, now: float) -> dict[str, Any]:
     """The JSON shape of a session everywhere (REST answers, Redis, pushes)."""
     return {
         "session_id": s.id,
@@ -245,7 +245,7 @@ class SessionService:
         return Outcome(view)
 
     def _heartbeat_refused(self, asesor_id: int, cliente_id: int, session_id: str | None,
-                           claims: TokenClaims) -> tuple[GestionSession, float]:
+                           claims: TokenClaims) -> tuple[SessionRow, float]:
         """Why the heartbeat's UPDATE changed nothing (these raise): the token
         first (401, as for every command), then the session. A session that
         became live meanwhile (a racing start committed) is extended on a
