@@ -15,6 +15,7 @@ import argparse
 import collections
 import json
 import os
+import socket
 import sys
 import time
 from pathlib import Path
@@ -23,8 +24,6 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import pymysql.connections  # noqa: E402
-import redis.connection  # noqa: E402
 from sqlalchemy import insert, select  # noqa: E402
 
 from app.auth import hash_password, issue_token  # noqa: E402
@@ -66,29 +65,28 @@ class InProcess:
             tc.PubSubManager = real
 
 
-def _count_mysql() -> None:
-    """Every command PyMySQL sends (COM_QUERY, COM_PING, ...) is one round trip."""
-    real = pymysql.connections.Connection._execute_command
+def _count_round_trips() -> None:
+    """Count what this process writes to MySQL (3306) and Redis (6379): the
+    drivers send one request per `sendall` (a pipeline or a multi-statement is
+    one), so writes are round trips. Only the public socket API is wrapped."""
+    real = socket.socket.sendall
 
-    def counted(self, command, sql):  # noqa: ANN001 - the driver's own signature
-        text = sql.decode() if isinstance(sql, bytes) else str(sql)
-        SEEN["mysql"] += 1
-        SEEN["mysql:" + (text.split()[0].upper() if text.strip() else "PING" if command == 14
-                                else f"cmd{command}")] += 1
-        return real(self, command, sql)
+    def counted(self: socket.socket, data: Any, *args: Any) -> Any:
+        try:
+            port = self.getpeername()[1]
+        except OSError:
+            port = None
+        if port == 3306:
+            raw = bytes(data[:40])
+            verb = {14: "PING", 1: "QUIT"}.get(raw[4]) if len(raw) > 4 and raw[4] != 3 else None
+            SEEN["mysql"] += 1
+            first = raw[5:].split(b" ", 1)[0].decode(errors="replace").upper()
+            SEEN["mysql:" + (verb or first)] += 1
+        elif port == 6379:
+            SEEN["redis"] += 1
+        return real(self, data, *args)
 
-    pymysql.connections.Connection._execute_command = counted
-
-
-def _count_redis() -> None:
-    """One `send_packed_command` is one write: a pipeline is one round trip."""
-    real = redis.connection.AbstractConnection.send_packed_command
-
-    def counted(self, command, check_health=True):  # noqa: ANN001
-        SEEN["redis"] += 1
-        return real(self, command, check_health)
-
-    redis.connection.AbstractConnection.send_packed_command = counted
+    socket.socket.sendall = counted  # type: ignore[method-assign]
 
 
 def setup(backends: Backends) -> tuple[InProcess, list[dict[str, Any]]]:
@@ -118,8 +116,7 @@ def setup(backends: Backends) -> tuple[InProcess, list[dict[str, Any]]]:
 
 
 def run(calls: int, reps: int) -> dict[str, Any]:
-    _count_mysql()
-    _count_redis()
+    _count_round_trips()
     backends = choose()  # a database and Redis db of its own, released at the end
     try:
         return _measure(backends, calls, reps)

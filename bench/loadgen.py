@@ -213,8 +213,13 @@ async def capacity(spec: dict[str, Any], c: Client) -> dict[str, Any]:
         statuses[status] += 1
         latencies.append(ms)
 
-    for kind in kinds.values():  # warm-up: pools, caches, lazy imports; untimed
-        await asyncio.gather(*(one(kind, i, [], Counter()) for i in range(spec.get("warmup", 200))))
+    for kind in kinds.values():  # warm-up: pools, caches, lazy imports; untimed, paced
+        t0, warm = time.time(), spec.get("warmup", 300)  # (a burst would itself be the spike)
+        pending = []
+        for k in range(warm):
+            await asyncio.sleep(max(0.0, t0 + k / 100 - time.time()))
+            pending.append(asyncio.create_task(one(kind, k, [], Counter())))
+        await asyncio.gather(*pending)
     await asyncio.sleep(1.0)
     steps: list[dict[str, Any]] = []
     for rep in range(spec.get("repetitions", 1)):
