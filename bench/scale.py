@@ -514,9 +514,11 @@ def capacity_figures(steps: list[dict[str, Any]], kind: str, reps: int) -> dict[
 
 
 def cpu_ratio(steps: list[dict[str, Any]], kind: str, base: str) -> dict[str, Any] | None:
-    """Web CPU per request of `kind` over `base`, from the steps both passed at
-    the same rate in the same repetition (side by side): median and range."""
-    by = {(s["kind"], s["rep"], s["rate"]): s for s in steps if s["passed"] and s["ok"]}
+    """Web CPU per request of `kind` over `base`, from the steps both answered
+    in full (95 %, whatever their p99) at the same rate in the same
+    repetition (side by side): median and range."""
+    by = {(s["kind"], s["rep"], s["rate"]): s for s in steps
+          if s["ok"] and s["ok"] >= 0.95 * s["requests"]}
     ratios = [round((a["web_cpu_s"] / a["ok"]) / (b["web_cpu_s"] / b["ok"]), 2)
               for (k, rep, rate), a in by.items() if k == kind
               and (b := by.get((base, rep, rate))) and b["web_cpu_s"] > 0]
