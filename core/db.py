@@ -195,8 +195,9 @@ class Database:
             except PoolTimeout as exc:
                 log.warning("database busy: %s", str(exc)[:300])
                 raise Unavailable("database busy: no free connection") from exc
-            except DBAPIError as exc:
-                log.warning("database unavailable: %s", str(exc.orig)[:300])
+            except (DBAPIError, engine.dialect.loaded_dbapi.Error) as exc:
+                # raw_connection raises the driver's own error (not wrapped)
+                log.warning("database unavailable: %s", str(exc)[:300])
                 raise Unavailable("database unavailable") from exc
             cursor = None
             try:
