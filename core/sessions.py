@@ -235,6 +235,8 @@ class SessionService:
         user row and revoked_tokens, its read-back, COMMIT) and one to Redis
         (the copy's TTL renewed). Only a refused UPDATE takes the slow path,
         which says precisely why."""
+        if claims.user_id != asesor_id:  # the UPDATE fences on the token's user
+            raise ValueError("heartbeat: the claims are another user's")
         done = self.hot.extend(claims, cliente_id, session_id)
         if done is None:
             done = self._heartbeat_refused(asesor_id, cliente_id, session_id, claims)
