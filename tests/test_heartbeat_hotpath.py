@@ -5,6 +5,8 @@ connection the server dropped."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from sqlalchemy import select, update
 
@@ -72,3 +74,20 @@ def test_the_hot_pool_survives_a_dropped_connection(db):
         assert hot.hot(_one) == again  # pooled, not a new connection per call
     finally:
         hot.dispose()
+
+
+def test_a_heartbeat_renews_the_redis_copy_and_rebuilds_a_lost_one(factory, api, rds, server):
+    asesor = factory.asesor()
+    token = factory.token(asesor)
+    c = factory.cliente("derivado", asesor.id)
+    sid = api.post("/api/sessions/start", token, json={"cliente_id": c.id}).json()["session_id"]
+    key = f"{server.env['KEY_PREFIX']}:session:{c.id}"
+    full = server.session_timeout * 1000
+    time.sleep(0.6)
+    assert rds.pttl(key) < full - 500
+    beat = api.post("/api/sessions/heartbeat", token, json={"cliente_id": c.id})
+    assert beat.status_code == 200, beat.text
+    assert rds.pttl(key) > full - 400  # the TTL is the time left again
+    rds.delete(key)  # a Redis loss
+    assert api.post("/api/sessions/heartbeat", token, json={"cliente_id": c.id}).status_code == 200
+    assert rds.hget(key, "session_id") == sid and 0 < rds.pttl(key) <= full
