@@ -12,12 +12,12 @@ from typing import Any
 
 import jwt
 from flask import g, request
-from sqlalchemy import exists, select
+from sqlalchemy import select
 
 from app.registry import services
-from core.models import RevokedToken, User
+from core.tokens import STALE_TOKEN, TokenClaims, honoured
 from core.users import hash_password, verify_password  # noqa: F401 - re-exported
-from domain.errors import Forbidden, Unauthorized
+from domain.errors import Forbidden, InvalidToken, Unauthorized
 from domain.states import Role
 from domain.visibility import Viewer
 
@@ -29,10 +29,6 @@ JTI_CLAIM = re.compile(r"[0-9a-f]{32}")
 MAX_ID = 2_147_483_647
 class TokenExpired(Unauthorized):
     code = "token_expired"
-
-
-class InvalidToken(Unauthorized):
-    code = "invalid_token"
 
 
 @dataclass(frozen=True)
@@ -49,6 +45,11 @@ class Principal:
     @property
     def is_gtr(self) -> bool:
         return self.role is Role.GTR
+
+    @property
+    def claims(self) -> TokenClaims:
+        """What the database must still honour (core.tokens.honoured)."""
+        return TokenClaims(self.id, self.role.value, self.version, self.salt, self.jti)
 
     @property
     def viewer(self) -> Viewer:
@@ -112,12 +113,8 @@ def ensure_fresh(principal: Principal) -> None:
     if g.get("fresh_principal") is principal:
         return
     with services().db.transaction() as tx:
-        user, revoked = tx.execute(
-            select(User, exists().where(RevokedToken.jti == principal.jti))
-            .where(User.id == principal.id)).one_or_none() or (None, True)
-        if revoked or not still_valid(principal, user):
-            raise InvalidToken("the token's user is unknown, inactive or has another role, "
-                               "or the token was revoked")
+        if not tx.execute(select(honoured(principal.claims))).scalar():
+            raise InvalidToken(STALE_TOKEN)
     g.fresh_principal = principal
 
 
@@ -131,10 +128,12 @@ def still_valid(principal: Principal, user: Any) -> bool:
             and bool(principal.salt))
 
 
-def authenticate(token: str | None, secret: str) -> Principal:
-    """The token's principal, checked against the database (see ensure_fresh)."""
+def authenticate(token: str | None, secret: str, *, fresh: bool = True) -> Principal:
+    """The token's principal, checked against the database (see ensure_fresh)
+    unless `fresh` is False: then the caller's command checks it (fresh_in_run)."""
     principal = decode_token(token, secret)
-    ensure_fresh(principal)
+    if fresh:
+        ensure_fresh(principal)
     return principal
 
 
@@ -150,14 +149,19 @@ def current_user() -> Principal:
     return g.principal
 
 
-def require(role: Role | None = None) -> Callable:
-    """Authenticate the request; with `role`, also demand that role."""
+def require(role: Role | None = None, *, fresh: bool = True) -> Callable:
+    """Authenticate the request; with `role`, also demand that role. `fresh`
+    False: only for a view that runs a `fresh_in_run` command (the heartbeat),
+    which checks the token inside its own statement."""
 
     def decorator(view: Callable) -> Callable:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any):
-            principal = authenticate(bearer_token(), services().settings.jwt_secret)
+            principal = authenticate(bearer_token(), services().settings.jwt_secret,
+                                     fresh=fresh)
             if role is not None and principal.role is not role:
+                if not fresh:
+                    ensure_fresh(principal)
                 raise Forbidden(f"this needs the {role.value} role")
             g.principal = principal
             return view(*args, **kwargs)

@@ -9,8 +9,9 @@ SPEC says what to play (`mode`):
   time; a share (`abandon_share`) stops sending heartbeats part-way and walks
   away, leaving the session to time out, then takes its next client.
 * `race`: `advisors` advisors start each pool client at the same instant.
-* `capacity`: open-loop rate steps against one endpoint (the heartbeat or
-  the no-op), with the web process' CPU time per step.
+* `capacity`: open-loop rate steps against several endpoints (the heartbeat
+  and the no-op), interleaved and repeated, with the web process' CPU time
+  per step.
 * `pushes`: API calls at a fixed rate whose pushes the GTR listener times.
 
 It prints one JSON progress line a second on stdout and writes its figures
@@ -186,55 +187,78 @@ async def race(spec: dict[str, Any], c: Client) -> dict[str, Any]:
 
 
 async def capacity(spec: dict[str, Any], c: Client) -> dict[str, Any]:
-    """Open loop: `rate` requests a second for `step_seconds`, rate after rate,
-    until p99 passes the limit or the answers fall behind."""
-    targets = spec["targets"]  # [{token, cliente_id}] or [] for the no-op
+    """Open-loop rate steps against several endpoints (`kinds`: the heartbeat
+    and the no-op), interleaved: per repetition, per rate, one step of each
+    kind (the order alternating), so a shared machine's noise falls on both.
+    A step lasts `step_seconds` or `min_requests` requests, whichever is
+    longer; a kind stops climbing in a repetition at its first failing step
+    (p99 over the limit, answers missing, or the step falling behind).
+    Untimed warm-up requests run after the sessions are started."""
+    kinds: dict[str, dict[str, Any]] = spec["kinds"]  # name -> {path, targets}
     web = psutil.Process(spec["web_pid"])
-    steps = []
-    for tgt in targets:  # the sessions the heartbeats keep alive
-        await c.post("/api/sessions/start", {"cliente_id": tgt["cliente_id"]}, tgt["token"])
+    for kind in kinds.values():  # the sessions the heartbeats keep alive
+        for tgt in kind["targets"]:
+            await c.post("/api/sessions/start", {"cliente_id": tgt["cliente_id"]},
+                         tgt["token"])
     n = 0
-    for rate in spec["rates"]:
-        latencies: list[float] = []
-        statuses: Counter[int] = Counter()
 
-        async def one(i: int, latencies: list[float] = latencies,
-                      statuses: Counter[int] = statuses) -> None:
-            if targets:
-                tgt = targets[i % len(targets)]
-                status, _, ms, _ = await c.post(spec["path"], {"cliente_id": tgt["cliente_id"]},
-                                                tgt["token"])
-            else:
-                status, _, ms, _ = await c.post(spec["path"], {"id": i})
-            statuses[status] += 1
-            latencies.append(ms)
+    async def one(kind: dict[str, Any], i: int, latencies: list[float],
+                  statuses: Counter[int]) -> None:
+        if kind["targets"]:
+            tgt = kind["targets"][i % len(kind["targets"])]
+            status, _, ms, _ = await c.post(kind["path"], {"cliente_id": tgt["cliente_id"]},
+                                            tgt["token"])
+        else:
+            status, _, ms, _ = await c.post(kind["path"], {"id": i})
+        statuses[status] += 1
+        latencies.append(ms)
 
-        count = int(rate * spec["step_seconds"])
-        cpu0 = sum(web.cpu_times()[:2])
-        me0 = sum(psutil.Process().cpu_times()[:2])
-        t0 = time.time()
+    for kind in kinds.values():  # warm-up: pools, caches, lazy imports; untimed, paced
+        t0, warm = time.time(), spec.get("warmup", 300)  # (a burst would itself be the spike)
         pending = []
-        for k in range(count):
-            await asyncio.sleep(max(0.0, t0 + k / rate - time.time()))
-            pending.append(asyncio.create_task(one(n)))
-            n += 1
+        for k in range(warm):
+            await asyncio.sleep(max(0.0, t0 + k / 100 - time.time()))
+            pending.append(asyncio.create_task(one(kind, k, [], Counter())))
         await asyncio.gather(*pending)
-        wall = time.time() - t0
-        cpu = sum(web.cpu_times()[:2]) - cpu0
-        ordered = sorted(latencies)
-        p99 = ordered[min(len(ordered) - 1, int(round(0.99 * (len(ordered) - 1))))]
-        ok = statuses.get(200, 0)
-        step = {"rate": rate, "requests": count, "ok": ok, "achieved_per_s": round(ok / wall, 1),
-                "p50_ms": round(ordered[len(ordered) // 2], 2), "p99_ms": round(p99, 2),
-                "max_ms": round(ordered[-1], 2), "web_cpu_s": round(cpu, 3),
-                "loadgen_cpu_s": round(sum(psutil.Process().cpu_times()[:2]) - me0, 3),
-                "wall_s": round(wall, 2)}
-        steps.append(step)
-        sys.stdout.write(json.dumps({"progress": step}) + "\n")
-        sys.stdout.flush()
-        if p99 >= spec["p99_limit_ms"] or ok < 0.95 * count or wall > spec["step_seconds"] * 1.2:
-            break
-        await asyncio.sleep(0.5)
+    await asyncio.sleep(1.0)
+    steps: list[dict[str, Any]] = []
+    for rep in range(spec.get("repetitions", 1)):
+        climbing = list(kinds) if rep % 2 == 0 else list(reversed(kinds))
+        for rate in spec["rates"]:
+            for name in list(climbing):
+                latencies: list[float] = []
+                statuses: Counter[int] = Counter()
+                count = max(int(spec.get("min_requests", 0)), int(rate * spec["step_seconds"]))
+                cpu0 = sum(web.cpu_times()[:2])
+                me0 = sum(psutil.Process().cpu_times()[:2])
+                t0 = time.time()
+                pending = []
+                for k in range(count):
+                    await asyncio.sleep(max(0.0, t0 + k / rate - time.time()))
+                    pending.append(asyncio.create_task(one(kinds[name], n, latencies, statuses)))
+                    n += 1
+                await asyncio.gather(*pending)
+                wall = time.time() - t0
+                cpu = sum(web.cpu_times()[:2]) - cpu0
+                ordered = sorted(latencies)
+                p99 = ordered[min(len(ordered) - 1, int(round(0.99 * (len(ordered) - 1))))]
+                ok = statuses.get(200, 0)
+                passed = (p99 < spec["p99_limit_ms"] and ok >= 0.95 * count
+                          and wall <= count / rate * 1.2)
+                step = {"kind": name, "rep": rep + 1, "rate": rate, "requests": count, "ok": ok,
+                        "achieved_per_s": round(ok / wall, 1),
+                        "p50_ms": round(ordered[len(ordered) // 2], 2), "p99_ms": round(p99, 2),
+                        "max_ms": round(ordered[-1], 2), "web_cpu_s": round(cpu, 3),
+                        "loadgen_cpu_s": round(sum(psutil.Process().cpu_times()[:2]) - me0, 3),
+                        "wall_s": round(wall, 2), "passed": passed}
+                steps.append(step)
+                sys.stdout.write(json.dumps({"progress": step}) + "\n")
+                sys.stdout.flush()
+                if not passed:
+                    climbing.remove(name)
+                await asyncio.sleep(0.5)
+            if not climbing:
+                break
     return {"steps": steps, "errors": dict(c.errors)}
 
 

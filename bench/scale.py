@@ -90,9 +90,11 @@ class Plan:
     strategy_time_factor: float | None = None  # default: time_factor
     strategy_heartbeat_interval: float | None = None  # default: 30 / strategy time factor
     scan_interval: float = 30.0  # the seed's sweep (s)
-    capacity_rates: tuple[float, ...] = (10, 25, 50, 100, 200, 300, 400, 600, 800, 1000, 1300, 1600,
-                                         2000, 2500)
-    capacity_step: float = 5.0
+    capacity_rates: tuple[float, ...] = (50, 100, 200, 300, 400, 600, 800, 1000, 1300, 1600, 2000,
+                                         2500)
+    capacity_step: float = 2.0  # s; a step is at least capacity_min_requests long
+    capacity_min_requests: int = 500  # so a step's p99 is not its maximum
+    capacity_reps: int = 3  # the knee: the highest rate passing in a majority
     capacity_targets: int = 200
     p99_limit_ms: float = 20.0
     push_events: int = 200
@@ -435,78 +437,100 @@ def floor_phase(backends: Backends, db: Database, logdir: Path, plan: Plan) -> d
                 "several_winners": sum(1 for w in wins if w > 1),
                 "locked_409": sum(o["locked"] for o in out["race"]),
                 "other_status": sum(o["other"] for o in out["race"])}
-        # capacity: the no-op floor, then the heartbeat
+        # capacity: the no-op floor and the heartbeat, interleaved, repeated
         web_pid = stack.procs["web"].pid
         targets = seed_advisors(db, secret, "cap", plan.capacity_targets, 1)
-        capacity = {}
-        for kind, path, tgts in (("noop", "/api/bench/noop", []),
-                                 ("heartbeat", "/api/sessions/heartbeat",
-                                  [{"token": a["token"], "cliente_id": a["clientes"][0]}
-                                   for a in targets])):
-            warm_up(stack.base_url, path, tgts)
-            spy = None
-            if plan.profile:
-                spy = subprocess.Popen(["py-spy", "record", "--pid", str(web_pid), "--rate", "250",
-                                        "--format", "raw", "--nonblocking",
-                                        "-o", str(work / f"profile-{kind}.txt")],
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                       env={**os.environ,
-                                            "PATH": f"{Path(PY).parent}:{os.environ['PATH']}"})
-            child = loadgen({"mode": "capacity", "base_url": stack.base_url, "path": path,
-                             "targets": tgts, "rates": list(plan.capacity_rates),
-                             "step_seconds": plan.capacity_step, "web_pid": web_pid,
-                             "p99_limit_ms": plan.p99_limit_ms}, work, f"cap-{kind}")
-            while child.proc.poll() is None:
-                step = child.last.get("progress", {})
-                progress(f"floor: capacity {kind}", 0, 1,
-                         f"{step.get('rate', '-')}/s p99 {step.get('p99_ms', '-')} ms")
-                time.sleep(1)
-            out = finish(child)
-            if spy is not None:
-                spy.send_signal(signal.SIGINT)
-                spy.wait(timeout=60)
-            progress(f"floor: capacity {kind}", 1, 1)
-            capacity[kind] = capacity_figures(out["steps"], plan.p99_limit_ms)
-            capacity[kind]["errors"] = out["errors"]
+        kinds = {"noop": {"path": "/api/bench/noop", "targets": []},
+                 "heartbeat": {"path": "/api/sessions/heartbeat",
+                               "targets": [{"token": a["token"], "cliente_id": a["clientes"][0]}
+                                           for a in targets]}}
+        spy = None
+        if plan.profile:
+            spy = subprocess.Popen(["py-spy", "record", "--pid", str(web_pid), "--rate", "250",
+                                    "--format", "raw", "--nonblocking",
+                                    "-o", str(work / "profile-capacity.txt")],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                   env={**os.environ,
+                                        "PATH": f"{Path(PY).parent}:{os.environ['PATH']}"})
+        child = loadgen({"mode": "capacity", "base_url": stack.base_url, "kinds": kinds,
+                         "rates": list(plan.capacity_rates), "step_seconds": plan.capacity_step,
+                         "min_requests": plan.capacity_min_requests,
+                         "repetitions": plan.capacity_reps, "web_pid": web_pid,
+                         "p99_limit_ms": plan.p99_limit_ms}, work, "capacity")
+        while child.proc.poll() is None:
+            step = child.last.get("progress", {})
+            progress("floor: capacity", 0, 1,
+                     f"rep {step.get('rep', '-')} {step.get('kind', '-')} "
+                     f"{step.get('rate', '-')}/s p99 {step.get('p99_ms', '-')} ms")
+            time.sleep(1)
+        out = finish(child)
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(timeout=60)
+        progress("floor: capacity", 1, 1)
+        capacity = {kind: {**capacity_figures(out["steps"], kind, plan.capacity_reps),
+                           "errors": {k: v for k, v in out["errors"].items()
+                                      if k.startswith(kinds[kind]["path"])}}
+                    for kind in kinds}
     finally:
         stack.stop()
     noop, hb = capacity["noop"]["sustained_per_s"], capacity["heartbeat"]["sustained_per_s"]
     return {"pushes": pushes, "race": race, "capacity": capacity,
             "heartbeat_vs_noop": round(hb / noop, 3) if noop else None,
+            "heartbeat_cpu_vs_noop": cpu_ratio(out["steps"], "heartbeat", "noop"),
             "push_event_vs_bare_emit_p99": ratio(pushes["event"]["p99"],
                                                  pushes["bare_emit"]["p99"])}
-
-
-def warm_up(base_url: str, path: str, targets: list[dict[str, Any]], n: int = 50) -> None:
-    """Untimed requests before the rate steps: a freshly started process's first
-    answers (lazy imports, empty pools) are not its steady state."""
-    import requests
-
-    with requests.Session() as http:
-        for i in range(n):
-            t = targets[i % len(targets)] if targets else None
-            http.post(base_url + path, json={"cliente_id": t["cliente_id"]} if t else {"id": i},
-                      headers={"Authorization": f"Bearer {t['token']}"} if t else {}, timeout=10)
 
 
 def ratio(a: float | None, b: float | None) -> float | None:
     return round(a / b, 2) if a is not None and b else None
 
 
-def capacity_figures(steps: list[dict[str, Any]], limit: float) -> dict[str, Any]:
-    """The highest rate answered in full with p99 under the limit."""
-    good = [s for s in steps if s["p99_ms"] < limit and s["ok"] >= 0.95 * s["requests"]
-            and s["wall_s"] <= s["requests"] / s["rate"] * 1.2]
-    best = max(good, key=lambda s: s["rate"]) if good else None
+def capacity_figures(steps: list[dict[str, Any]], kind: str, reps: int) -> dict[str, Any]:
+    """The knee of one kind: the highest rate that passed (answered in full,
+    p99 under the limit, on schedule) in a majority of the repetitions (2 of
+    3); its sustained rate is the median achieved there. The spread: each
+    repetition's own highest passing rate."""
+    mine = [s for s in steps if s["kind"] == kind]
+    need = reps // 2 + 1
+    rates = sorted({s["rate"] for s in mine})
+    passing = [r for r in rates if sum(1 for s in mine if s["rate"] == r and s["passed"]) >= need]
+    knee = max(passing) if passing else None
+    good = [s for s in mine if s["rate"] == knee and s["passed"]]
+    per_rep = [max((s["rate"] for s in mine if s["rep"] == r and s["passed"]), default=0)
+               for r in range(1, reps + 1)]
+    ok, cpu = sum(s["ok"] for s in good), sum(s["web_cpu_s"] for s in good)
     return {
-        "sustained_per_s": best["achieved_per_s"] if best else 0.0,
-        "p99_ms_at_sustained": best["p99_ms"] if best else None,
-        "web_cpu_ms_per_request": round(best["web_cpu_s"] / best["ok"] * 1000, 3)
-        if best and best["ok"] else None,
-        "web_cpu_s_per_1000": round(best["web_cpu_s"] / best["ok"] * 1000, 3)
-        if best and best["ok"] else None,
-        "steps": steps,
+        "sustained_per_s": median([s["achieved_per_s"] for s in good]) if good else 0.0,
+        "knee_rate": knee,
+        "passes_needed": f"{need} of {reps}",
+        "spread": {"knee_per_repetition": per_rep, "min": min(per_rep), "max": max(per_rep),
+                   "achieved_at_knee": [s["achieved_per_s"] for s in good]},
+        "p99_ms_at_sustained": median([s["p99_ms"] for s in good]) if good else None,
+        "web_cpu_ms_per_request": round(cpu / ok * 1000, 3) if ok else None,
+        "web_cpu_s_per_1000": round(cpu / ok * 1000, 3) if ok else None,
+        "steps": mine,
     }
+
+
+def cpu_ratio(steps: list[dict[str, Any]], kind: str, base: str) -> dict[str, Any] | None:
+    """Web CPU per request of `kind` over `base`, from the steps both answered
+    in full (95 %, whatever their p99) at the same rate in the same
+    repetition (side by side): median and range."""
+    by = {(s["kind"], s["rep"], s["rate"]): s for s in steps
+          if s["ok"] and s["ok"] >= 0.95 * s["requests"]}
+    ratios = [round((a["web_cpu_s"] / a["ok"]) / (b["web_cpu_s"] / b["ok"]), 2)
+              for (k, rep, rate), a in by.items() if k == kind
+              and (b := by.get((base, rep, rate))) and b["web_cpu_s"] > 0]
+    if not ratios:
+        return None
+    return {"median": median(ratios), "min": min(ratios), "max": max(ratios), "n": len(ratios)}
+
+
+def median(xs: list[float]) -> float:
+    ordered = sorted(xs)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else round((ordered[mid - 1] + ordered[mid]) / 2, 2)
 
 
 def sessions_phase(backends: Backends, db: Database, logdir: Path, plan: Plan, strategy: str,
@@ -757,7 +781,13 @@ def table(result: dict[str, Any]) -> str:
             f": {'met' if v['heartbeat_vs_noop'] else 'MISSED'})",
             "web CPU per 1,000 heartbeats (capacity test): "
             f"{cap['heartbeat']['web_cpu_s_per_1000']} s; per 1,000 no-op requests: "
-            f"{cap['noop']['web_cpu_s_per_1000']} s",
+            f"{cap['noop']['web_cpu_s_per_1000']} s; side by side, heartbeat / no-op: "
+            f"{floor.get('heartbeat_cpu_vs_noop')}",
+            f"knee ({cap['heartbeat']['passes_needed']} repetitions): heartbeat "
+            f"{cap['heartbeat']['knee_rate']}/s (per repetition "
+            f"{cap['heartbeat']['spread']['knee_per_repetition']}), no-op "
+            f"{cap['noop']['knee_rate']}/s (per repetition "
+            f"{cap['noop']['spread']['knee_per_repetition']})",
             f"push p99 real event / bare emit: {floor['push_event_vs_bare_emit_p99']}",
             f"start race: {r['exactly_one_winner']}/{r['clients']} clients with exactly one "
             f"winner among {r['advisors_each']} advisors; several winners: "
@@ -944,6 +974,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--strategy-heartbeat-interval", type=float)
     p.add_argument("--scan-interval", type=float, default=Plan.scan_interval)
     p.add_argument("--capacity-step", type=float, default=Plan.capacity_step)
+    p.add_argument("--capacity-min-requests", type=int, default=Plan.capacity_min_requests)
+    p.add_argument("--capacity-reps", type=int, default=Plan.capacity_reps)
     p.add_argument("--loadgen-procs", type=int, default=Plan.loadgen_procs)
     p.add_argument("--phases", nargs="+", default=list(Plan.phases),
                    choices=list(Plan.phases))
@@ -963,12 +995,14 @@ def main(argv: list[str] | None = None) -> int:
                 strategy_duration=a.strategy_duration,
                 strategy_time_factor=a.strategy_time_factor, scan_interval=a.scan_interval,
                 capacity_step=a.capacity_step, loadgen_procs=a.loadgen_procs,
+                capacity_min_requests=a.capacity_min_requests, capacity_reps=a.capacity_reps,
                 async_mode=a.async_mode, name=a.name, out_dir=a.out_dir,
                 phases=tuple(a.phases), profile=a.profile)
     if a.smoke:
         plan = Plan(sessions=30, gtr=3, duration=12, time_factor=100, start_rate=30,
                     abandon_share=0.4, handling=(0.1, 0.5), scan_interval=2,
                     capacity_rates=(50, 100), capacity_step=1.0, capacity_targets=20,
+                    capacity_min_requests=0, capacity_reps=1,
                     push_events=20, race_clients=5, race_advisors=3, sample_every=1.0,
                     async_mode=a.async_mode, name="smoke" if a.name == Plan.name else a.name,
                     out_dir=a.out_dir)

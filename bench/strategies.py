@@ -34,8 +34,8 @@ def install(strategy: str) -> None:
         tasks.sessions.arm_timeout = arm_revocable
         heartbeat = SessionService.heartbeat
 
-        def revoking_heartbeat(self, asesor_id, cliente_id, session_id=None):
-            out = heartbeat(self, asesor_id, cliente_id, session_id)
+        def revoking_heartbeat(self, asesor_id, cliente_id, session_id=None, **kw):
+            out = heartbeat(self, asesor_id, cliente_id, session_id, **kw)
             arm_revocable(out.session["session_id"], cliente_id,
                           self.timeout + lease.REARM_MARGIN)
             return out

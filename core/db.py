@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, ParamSpec, TypeVar
 
+from pymysql.constants import CLIENT
 from sqlalchemy import Engine, create_engine, event, make_url, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -122,7 +123,13 @@ def mysql_tls(host: str | None, mode: str = "auto", ca: str = "") -> dict[str, A
     return {"ssl": ctx}
 
 
-def make_engine(url: str, *, pool_size: int = 10, tls: str = "auto", tls_ca: str = "") -> Engine:
+def make_engine(url: str, *, pool_size: int = 10, tls: str = "auto", tls_ca: str = "",
+                hot: bool = False) -> Engine:
+    """The engine of a process. `hot`: the heartbeat's pool (`Database.hot`): no
+    pre-ping and no reset-on-return (a round trip each per checkout; `hot`
+    ends every transaction itself and retries once on a dropped connection),
+    no overflow (a burst waits for a pooled connection rather than opening
+    new ones: no connection churn under steady load)."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
@@ -136,9 +143,16 @@ def make_engine(url: str, *, pool_size: int = 10, tls: str = "auto", tls_ca: str
 
         return engine
     kwargs: dict = {"pool_pre_ping": True, "pool_recycle": 1800, "pool_size": pool_size}
+    if hot:
+        kwargs.update(pool_pre_ping=False, pool_reset_on_return=None, max_overflow=0)
     if url.startswith("mysql"):
         kwargs["connect_args"] = {"charset": "utf8mb4", "connect_timeout": 5,
                                   **mysql_tls(make_url(url).host, tls, tls_ca)}
+        if hot:
+            # The heartbeat sends UPDATE; SELECT; COMMIT as one packet (every
+            # value bound and escaped by the driver). FOUND_ROWS: what the
+            # dialect sets itself when client_flag is not given.
+            kwargs["connect_args"]["client_flag"] = CLIENT.FOUND_ROWS | CLIENT.MULTI_STATEMENTS
         # A loser of a conditional UPDATE must see the winner's row when it reads
         # again to say who holds the client: REPEATABLE READ would show its snapshot.
         kwargs["isolation_level"] = "READ COMMITTED"
@@ -153,6 +167,79 @@ class Database:
         self.url = url
         self.engine = make_engine(url, pool_size=pool_size, tls=tls, tls_ca=tls_ca)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._hot_args = {"pool_size": pool_size, "tls": tls, "tls_ca": tls_ca}
+        self._hot_engine: Engine | None = None
+
+    @property
+    def hot_engine(self) -> Engine:
+        """The heartbeat's engine (make_engine `hot`), made on first use (so a
+        forked worker never inherits its connections). SQLite: the main one."""
+        if self._hot_engine is None:
+            self._hot_engine = (self.engine if self.url.startswith("sqlite") else
+                                make_engine(self.url, hot=True, **self._hot_args))
+        return self._hot_engine
+
+    def hot(self, work: Callable[[Any], R], *, commits: bool = False) -> R:
+        """Run `work(cursor)` as one transaction on a raw DBAPI connection of
+        the hot pool and COMMIT it: no ORM, no pre-ping, no reset round trip.
+        Why: the heartbeat is the engine's hot path (docs/performance.md).
+        The same contract as `transaction`: a deadlock is `Contended`, a lost
+        database `Unavailable`; a connection found dropped (the server
+        restarted: no pre-ping caught it) is discarded with the idle ones and
+        the work runs once more on a fresh connection. `commits`: the work
+        ends its transaction itself (a multi-statement ending in COMMIT)."""
+        engine = self.hot_engine
+        for attempt in (1, 2):
+            try:
+                conn = engine.raw_connection()
+            except PoolTimeout as exc:
+                log.warning("database busy: %s", str(exc)[:300])
+                raise Unavailable("database busy: no free connection") from exc
+            except (DBAPIError, engine.dialect.loaded_dbapi.Error) as exc:
+                # raw_connection raises the driver's own error (not wrapped)
+                log.warning("database unavailable: %s", str(exc)[:300])
+                raise Unavailable("database unavailable") from exc
+            cursor = None
+            try:
+                cursor = conn.cursor()
+                out = work(cursor)
+                if not commits:
+                    conn.commit()
+                cursor.close()
+                conn.close()  # back to the pool, its transaction ended
+                return out
+            except engine.dialect.loaded_dbapi.Error as exc:
+                dropped = engine.dialect.is_disconnect(exc, conn, cursor)
+                code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+                self._discard(conn, dropped)
+                if dropped and attempt == 1:
+                    engine.dispose()  # its idle connections died with this one
+                    log.info("hot connection dropped (%s), running again", exc)
+                    continue
+                if code in RETRYABLE:
+                    raise Contended("database unavailable") from exc
+                if dropped or isinstance(exc, engine.dialect.loaded_dbapi.OperationalError):
+                    log.warning("database unavailable: %s", str(exc)[:300])
+                    raise Unavailable("database unavailable") from exc
+                raise
+            except BaseException:
+                self._discard(conn, False)
+                raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @staticmethod
+    def _discard(conn: Any, dropped: bool) -> None:
+        """End a failed hot transaction: roll back and pool the connection, or
+        close it for good when it is dropped or cannot roll back."""
+        if not dropped:
+            try:
+                conn.rollback()
+                conn.close()
+                return
+            except Exception as exc:  # noqa: BLE001 - then it is not reusable
+                log.debug("hot connection not reusable: %s", exc)
+        conn.invalidate()
+        conn.close()
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -188,3 +275,5 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._hot_engine is not None and self._hot_engine is not self.engine:
+            self._hot_engine.dispose()

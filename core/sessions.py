@@ -21,14 +21,17 @@ from sqlalchemy.orm import Session
 from core.cache import SessionCache
 from core.changes import Change, Changes
 from core.db import db_now, retrying
+from core.heartbeat import HotHeartbeat, SessionRow
 from core.historial import latest_session_id
 from core.models import Cliente, GestionSession, User
+from core.tokens import STALE_TOKEN, TokenClaims, honoured
 from core.visibility import visible_cliente
 from domain import lease
 from domain.errors import (
     ClientLocked,
     Forbidden,
     InvalidState,
+    InvalidToken,
     NoActiveSession,
     NotFound,
     SessionExpired,
@@ -53,7 +56,7 @@ ACTIVE = SessionStatus.ACTIVE.value
 ArmTimeout = Callable[[str, int, float], None]
 
 
-def session_view(s: GestionSession, now: float) -> dict[str, Any]:
+def session_view(s: GestionSession | SessionRow, now: float) -> dict[str, Any]:
     """The JSON shape of a session everywhere (REST answers, Redis, pushes)."""
     return {
         "session_id": s.id,
@@ -125,6 +128,7 @@ class SessionService:
         self.cache = cache
         self.arm_timeout = arm_timeout
         self.timeout = float(timeout)
+        self.hot = HotHeartbeat(changes.db, self.timeout)
 
     # ------------------------------------------------------------ helpers
 
@@ -237,26 +241,40 @@ class SessionService:
         raise InvalidState("the client changed while opening it; retry")  # pragma: no cover
 
     @retrying
-    def heartbeat(self, asesor_id: int, cliente_id: int, session_id: str | None = None) -> Outcome:
+    def heartbeat(self, asesor_id: int, cliente_id: int, session_id: str | None = None, *,
+                  claims: TokenClaims) -> Outcome:
         """Push the deadline forward. A session past its deadline is dead: no revival.
 
-        The usual case is one conditional UPDATE (the caller's live session on
-        this client, by the database clock) and one read of the result; only
-        when it changes nothing do the reads below say precisely why."""
-        with self.db.transaction() as tx:
-            if not self._extend(tx, asesor_id, cliente_id, session_id, heartbeat=True):
-                # Say precisely why (these raise); a session committed meanwhile
-                # (a racing start) is extended on the second try.
-                self._own_live_session(tx, asesor_id, cliente_id, session_id)
-                if not self._extend(tx, asesor_id, cliente_id, session_id, heartbeat=True):
-                    self._own_live_session(tx, asesor_id, cliente_id, session_id)
-                    raise SessionExpired("the session has expired")  # pragma: no cover
-                tx.expire_all()  # the reads above cached the row before the update
-            sess, now = live_session(tx, cliente_id)
-            assert sess is not None
-            view = session_view(sess, now)
-        self.cache.put(view, self.timeout)
+        The usual case is one round trip to the database (core/heartbeat.py: a
+        conditional UPDATE that also checks the token `claims` against the
+        user row and revoked_tokens, its read-back, COMMIT) and one to Redis
+        (the copy's TTL renewed). Only a refused UPDATE takes the slow path,
+        which says precisely why."""
+        if claims.user_id != asesor_id:  # the UPDATE fences on the token's user
+            raise ValueError("heartbeat: the claims are another user's")
+        done = self.hot.extend(claims, cliente_id, session_id)
+        if done is None:
+            done = self._heartbeat_refused(asesor_id, cliente_id, session_id, claims)
+        sess, now = done
+        view = session_view(sess, now)
+        if not self.cache.extend(cliente_id, self.timeout):
+            self.cache.put(view, self.timeout)  # the copy was lost (or Redis is down)
         return Outcome(view)
+
+    def _heartbeat_refused(self, asesor_id: int, cliente_id: int, session_id: str | None,
+                           claims: TokenClaims) -> tuple[SessionRow, float]:
+        """Why the heartbeat's UPDATE changed nothing (these raise): the token
+        first (401, as for every command), then the session. A session that
+        became live meanwhile (a racing start committed) is extended on a
+        second try."""
+        for attempt in (1, 2):
+            with self.db.transaction() as tx:
+                if not tx.execute(select(honoured(claims))).scalar():
+                    raise InvalidToken(STALE_TOKEN)
+                self._own_live_session(tx, asesor_id, cliente_id, session_id)
+            if attempt == 1 and (done := self.hot.extend(claims, cliente_id, session_id)):
+                return done
+        raise SessionExpired("the session has expired")  # pragma: no cover
 
     def touch(self, asesor_id: int, cliente_id: int) -> bool:
         """Activity on a client the advisor holds counts as a heartbeat (the seed's
@@ -393,10 +411,11 @@ class SessionService:
         ch.after("session cache", lambda: self.cache.delete(cliente_id))
         return True
 
-    def restore(self, asesor_id: int, cliente_id: int) -> Outcome:
+    def restore(self, asesor_id: int, cliente_id: int, *, claims: TokenClaims) -> Outcome:
         """Rebuild the Redis side (and a timeout task) from MySQL after a page
         refresh or a Redis loss. Being back counts as activity."""
-        out = self.heartbeat(asesor_id, cliente_id)
+        out = self.heartbeat(asesor_id, cliente_id, claims=claims)
+        self.cache.put(out.session, self.timeout)  # rebuilt whole, not only its TTL
         self.arm(out.session["session_id"], cliente_id,
                  out.session["seconds_left"] + lease.REARM_MARGIN)
         return out

@@ -62,3 +62,11 @@ class Unavailable(DomainError):
 class Unauthorized(DomainError):
     status = 401
     code = "unauthorized"
+
+
+class InvalidToken(Unauthorized):
+    """The token's user no longer honours it (unknown, inactive, another role,
+    a newer token version or salt) or the token was logged out. Here, not in
+    the app, because the heartbeat checks it inside its own UPDATE (core)."""
+
+    code = "invalid_token"

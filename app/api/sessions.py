@@ -46,7 +46,7 @@ def start():
 @bp.post("/heartbeat")
 @operation(tags=["sessions"], body=ClienteRef, ok={200: SessionOut},
            errors=(400, 403, 404, 409, 413, 422, 429))
-@require()
+@require(fresh=False)  # the HEARTBEAT command checks the token in its own UPDATE
 def heartbeat():
     """Keep your session alive: the deadline moves to now + SESSION_TIMEOUT."""
     return run(commands.HEARTBEAT)
