@@ -18,6 +18,12 @@ def from_settings(s: Settings) -> dict[str, Any]:
             "options": {"expires": s.worker_interval},
         }
     }
+    schedule["drain-timers"] = {
+        "task": "albru.drain_timers",
+        "schedule": s.timer_drain_interval,
+        # a drain nobody ran in time is superseded by the next one
+        "options": {"expires": s.timer_drain_interval},
+    }
     if s.extend_push_interval > 0:
         schedule["push-extensions"] = {
             "task": "albru.push_extensions",
@@ -33,6 +39,8 @@ def from_settings(s: Settings) -> dict[str, Any]:
         "worker_consumer": "tasks.reconnect:Consumer",
         # A countdown task is held unacknowledged until it runs; it must not be
         # handed to another worker before then (duplicates are harmless anyway).
+        # No timeout waits for this: a worker holds only those due within
+        # TIMER_HORIZON, and the due-queue re-sends a lost one (core/timers.py).
         "broker_transport_options": {"visibility_timeout": max(3600, int(s.session_timeout * 2))},
         "task_serializer": "json",
         "result_serializer": "json",
