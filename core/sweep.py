@@ -15,7 +15,7 @@ from core.changes import Changes
 from core.db import db_now
 from core.models import Cliente, GestionSession
 from core.reports import Reports
-from core.sessions import ArmTimeout, SessionService
+from core.sessions import ArmTimeout, SessionService, session_view
 from core.timers import TimerQueue
 from domain import lease
 from domain.events import Event
@@ -137,12 +137,17 @@ class Sweeper:
                 .where(GestionSession.status == ACTIVE, GestionSession.deadline_at > db_now())
             ).scalars())
         restored = 0
-        missing = live_ids - cached
-        if missing:
-            for view in self.reports.active():
-                cid = view["cliente_id"]
-                if cid in missing and view["seconds_left"] > 0 \
-                        and self.cache.put(view, view["seconds_left"]):
+        missing = sorted(live_ids - cached)  # mostly sessions started since the SCAN
+        for i in range(0, len(missing), 500):
+            with self.db.transaction() as tx:
+                rows = tx.execute(
+                    select(GestionSession, db_now())
+                    .where(GestionSession.cliente_id.in_(missing[i:i + 500]),
+                           GestionSession.status == ACTIVE)
+                ).all()
+                views = [session_view(sess, float(now)) for sess, now in rows]
+            for view in views:
+                if view["seconds_left"] > 0 and self.cache.put(view, view["seconds_left"]):
                     restored += 1
         removed = 0
         for cid in cached - live_ids:

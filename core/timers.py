@@ -45,12 +45,14 @@ SendTimeout = Callable[[str, int, float], None]
 ACTIVE = SessionStatus.ACTIVE.value
 
 #: Seconds after a sent task's wake-up before the drainer assumes it was lost
-#: (its worker died) and sends it again. A duplicate is harmless.
+#: (its worker died) and sends it again, plus how late it already is (so a
+#: backlog is not multiplied by copies). A duplicate is harmless.
 SENT_LEASE = 2.0
 #: Seconds a drainer owns what it claimed; if it dies, the entries come back.
 CLAIM_LEASE = 10.0
-#: Sessions claimed per database query.
-CLAIM_BATCH = 2000
+#: Sessions claimed per database query (a drain loops over batches for up to
+#: its budget, so one drain never holds a pool process for long).
+CLAIM_BATCH = 500
 
 # Schedule one session: score = now + delay - horizon (look at it later), or,
 # when due within the horizon, now + delay + lease (a task is being sent; the
@@ -196,7 +198,11 @@ class TimerQueue:
                 pipe.zadd(self.key, {sid: redis_now + delay - self.horizon}, xx=True)
                 report.deferred += 1
             else:
-                pipe.zadd(self.key, {sid: redis_now + delay + SENT_LEASE}, xx=True)
+                # Overdue means its task was lost, or is still queued behind a
+                # backlog: the lease grows with the lateness, so a busy worker
+                # gets a few copies of it (2, 4, 8 ... s late), not one every 2 s.
+                overdue = max(0.0, now - float(deadline))
+                pipe.zadd(self.key, {sid: redis_now + delay + SENT_LEASE + overdue}, xx=True)
                 to_send.append((sid, int(cid), delay))
         pipe.execute()
         for sid, cid, delay in to_send:
