@@ -86,7 +86,7 @@ bench-smoke: $(STAMP)
 
 # Session timers at scale (docs/performance.md, issue 19): 100,000 session
 # timeouts on the real worker and beat, timers only (no HTTP, no web), the
-# worker killed at the peak; ~8 min; writes bench/results/timers.{json,md}.
+# worker killed at the peak; ~14 min; writes bench/results/timers.{json,md}.
 # `python -m bench.timers --help` for the options.
 TIMERS_ARGS ?=
 bench-timers: $(STAMP)

@@ -18,15 +18,6 @@ def from_settings(s: Settings) -> dict[str, Any]:
             "options": {"expires": s.worker_interval},
         }
     }
-    schedule["drain-timers"] = {
-        "task": "albru.drain_timers",
-        "schedule": s.timer_drain_interval,
-        # Unlike the sweep's, a late drain must still run (a busy worker, one
-        # pool process in a long sweep, discarded every 1-second drain for a
-        # minute at 100,000 sessions); claims are atomic, so drains that pile
-        # up while no worker runs are cheap no-ops but the first.
-        "options": {"expires": max(30.0, 10 * s.timer_drain_interval)},
-    }
     if s.extend_push_interval > 0:
         schedule["push-extensions"] = {
             "task": "albru.push_extensions",

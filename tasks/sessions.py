@@ -60,9 +60,10 @@ def _again(session_id: str, cliente_id: int, delay: float) -> None:
 
 @shared_task(name="albru.drain_timers", ignore_result=True)
 def drain_timers() -> dict:
-    """Every TIMER_DRAIN_INTERVAL s (beat): send the timeout tasks now due
-    within the horizon (core.timers.TimerQueue.drain). The result, shown by
-    Flower, carries `pending_timers`: the timeouts the due-queue holds."""
+    """Every TIMER_DRAIN_INTERVAL s (each worker sends it: tasks/timers.py):
+    send the timeout tasks now due within the horizon
+    (core.timers.TimerQueue.drain). The result, shown by Flower, carries
+    `pending_timers`: the timeouts the due-queue holds."""
     comps = services()
     try:
         return comps.timers.drain(budget=comps.settings.timer_drain_interval).as_dict()
