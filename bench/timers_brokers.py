@@ -28,8 +28,6 @@ from kombu import Exchange, Queue
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.scale import rss_mb, tree  # noqa: E402
-from bench.stats import summary  # noqa: E402
 
 #: db 7 of the local Redis: no test run claims it (they take 8-15)
 REDIS = "redis://127.0.0.1:6379/7"
@@ -65,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tasks", type=int, default=10_000)
     p.add_argument("--countdown", type=float, default=40.0)
     a = p.parse_args(argv)
+    from bench.scale import rss_mb, tree  # not in the worker: it imports this module
+    from bench.stats import summary
     target = "redis_app" if a.broker == "redis" else "quorum_app"
     app = redis_app if a.broker == "redis" else quorum_app
     res = redis.Redis.from_url(REDIS)
