@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: install run test test-fast lint clean bench bench-smoke soak web web-test web-contract
+.PHONY: install run test test-fast lint clean bench bench-smoke bench-timers soak web web-test web-contract
 
 install: $(STAMP)
 
@@ -83,6 +83,14 @@ bench: $(STAMP)
 # The same harness on a small N (~1.5 min); make test runs it too (tests/test_bench_smoke.py).
 bench-smoke: $(STAMP)
 	$(PY) -m bench.scale --smoke --out-dir $(or $(BENCH_OUT),bench/results)
+
+# Session timers at scale (docs/performance.md, issue 19): 100,000 session
+# timeouts on the real worker and beat, timers only (no HTTP, no web), the
+# worker killed at the peak; ~14 min; writes bench/results/timers.{json,md}.
+# `python -m bench.timers --help` for the options.
+TIMERS_ARGS ?=
+bench-timers: $(STAMP)
+	$(PY) -m bench.timers $(TIMERS_ARGS)
 
 # The soak (README "Reliability"): 2,000 concurrent sessions for 30 minutes with
 # random faults: kill -9 of the worker or a web process, SIGKILL and restart of

@@ -33,6 +33,8 @@ def from_settings(s: Settings) -> dict[str, Any]:
         "worker_consumer": "tasks.reconnect:Consumer",
         # A countdown task is held unacknowledged until it runs; it must not be
         # handed to another worker before then (duplicates are harmless anyway).
+        # No timeout waits for this: a worker holds only those due within
+        # TIMER_HORIZON, and the due-queue re-sends a lost one (core/timers.py).
         "broker_transport_options": {"visibility_timeout": max(3600, int(s.session_timeout * 2))},
         "task_serializer": "json",
         "result_serializer": "json",

@@ -43,8 +43,9 @@ def celery(app: Flask) -> Celery:
 
 
 def timeout_arming(celery_app: Celery) -> ArmTimeout:
-    """How a session's countdown timeout task is sent (after its start commits,
-    on a re-arm, on a restore): by name, so the sender needs no task code."""
+    """How a session's countdown timeout task is sent, by name, so the sender
+    needs no task code. Sessions do not call it directly: the due-queue
+    (core.timers) does, once the timeout is due within TIMER_HORIZON s."""
 
     def arm(session_id: str, cliente_id: int, delay: float) -> None:
         celery_app.send_task(TIMEOUT_TASK, args=(session_id, cliente_id), countdown=delay,

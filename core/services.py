@@ -25,6 +25,7 @@ from core.reports import Reports
 from core.sessions import ArmTimeout, SessionService
 from core.settings import Settings
 from core.sweep import Sweeper
+from core.timers import TimerQueue
 from core.users import UserService
 
 
@@ -39,6 +40,7 @@ class Services:
     limiter: RateLimiter
     events: EventLog
     arms: DeferredArms  # timeout tasks waiting for the broker to come back
+    timers: TimerQueue  # the due-queue of session timeouts (core.timers)
     sessions: SessionService
     sweeper: Sweeper
     reports: Reports
@@ -48,7 +50,8 @@ class Services:
     @classmethod
     def build(cls, settings: Settings, arm_timeout: ArmTimeout) -> Services:
         """`arm_timeout` sends a session's timeout task: the queue belongs to the
-        edge (app.queue), so core never imports Celery."""
+        edge (app.queue), so core never imports Celery. Sessions arm through
+        the due-queue (core.timers), which sends it when the timeout is close."""
         db = Database(settings.database_url, pool_size=settings.db_pool_size,
                       tls=settings.db_tls, tls_ca=settings.db_tls_ca)
         breaker = Breaker("redis", settings.redis_retry_after)
@@ -59,7 +62,9 @@ class Services:
                       settings.deployment_id), metrics)
         cache = SessionCache(client, settings.key_prefix)
         changes = Changes(db, publisher)
-        arms = DeferredArms(arm_timeout, breaker)
+        timers = TimerQueue(client, settings.key_prefix, db, arm_timeout,
+                            settings.timer_horizon)
+        arms = DeferredArms(timers.arm, breaker)
         sessions = SessionService(changes, cache, arms, settings.session_timeout)
         reports = Reports(db, cache)
         return cls(
@@ -72,8 +77,9 @@ class Services:
             limiter=RateLimiter(client, settings.key_prefix),
             events=EventLog(db, settings.deployment_id),
             arms=arms,
+            timers=timers,
             sessions=sessions,
-            sweeper=Sweeper(changes, sessions, reports),
+            sweeper=Sweeper(changes, sessions, reports, timers),
             reports=reports,
             clientes=ClienteService(changes),
             users=UserService(db, release=sessions.release),

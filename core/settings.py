@@ -138,6 +138,10 @@ class Settings(BaseSettings):
     event_log_max_age: float = var("EVENT_LOG_MAX_AGE", default=86_400.0, ge=60)
     #: seconds between SESSIONS_EXTENDED pushes; 0: off
     extend_push_interval: float = var("EXTEND_PUSH_INTERVAL", default=5.0, ge=0)
+    #: timeouts due this soon (s) are countdown tasks; later ones wait in Redis (core/timers.py)
+    timer_horizon: float = var("TIMER_HORIZON", default=5.0, ge=1.0)
+    #: seconds between two drains of that Redis due-queue (beat sends albru.drain_timers)
+    timer_drain_interval: float = var("TIMER_DRAIN_INTERVAL", default=1.0, ge=0.1)
     #: reverse proxies in front (nginx: 1) whose X-Forwarded-* to trust
     proxy_hops: int = var("PROXY_HOPS", default=0, ge=0)
     hsts_seconds_given: int | None = var("HSTS_SECONDS", default=None, ge=0)

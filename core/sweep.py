@@ -1,7 +1,7 @@
 """Recovery and periodic work (the seed's SeguimientoWorker): time out what is
-overdue, release orphan locks, make Redis agree with MySQL, re-arm timeout
-tasks a dead worker took with it, and batch the deadlines heartbeats moved
-into one push. Safe to run anywhere, any number of times: every change goes
+overdue, release orphan locks, make Redis agree with MySQL, put back the
+due-queue entries Redis lost (core/timers.py), and batch the deadlines
+heartbeats moved into one push. Safe to run anywhere, any number of times: every change goes
 through the same fenced transitions as the requests (core/sessions.py)."""
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from core.changes import Changes
 from core.db import db_now
 from core.models import Cliente, GestionSession
 from core.reports import Reports
-from core.sessions import ArmTimeout, SessionService
+from core.sessions import ArmTimeout, SessionService, session_view
+from core.timers import TimerQueue
 from domain import lease
 from domain.events import Event
 from domain.states import Estado, SessionStatus
@@ -26,8 +27,10 @@ ACTIVE = SessionStatus.ACTIVE.value
 
 
 class Sweeper:
-    def __init__(self, changes: Changes, sessions: SessionService, reports: Reports) -> None:
+    def __init__(self, changes: Changes, sessions: SessionService, reports: Reports,
+                 timers: TimerQueue) -> None:
         self.changes = changes
+        self.timers = timers
         self.db = changes.db
         self.sessions = sessions
         self.reports = reports
@@ -55,12 +58,12 @@ class Sweeper:
         return report
 
     def arm_due(self, within: float, limit: int = 1000) -> int:
-        """Arm a timeout task for each live session whose deadline falls in the
-        next `within` s. Its own task may have died with a worker (kill -9: Redis
-        hands it back only after the visibility timeout, an hour), and the sweep
-        alone would time it out up to WORKER_INTERVAL late. A second task for a
-        session is harmless: one expires it, the other finds it ended (or, if a
-        heartbeat moved the deadline, re-arms: at worst one more pending message)."""
+        """Put back in the due-queue each live session whose deadline falls in
+        the next `within` s and that the queue does not hold (Redis lost it, or
+        restarted empty), and send its task if it is due within the horizon.
+        Sessions the queue holds are left alone: the queue re-sends a task lost
+        with a killed worker by itself (core.timers.SENT_LEASE), so the sweep
+        adds no duplicate. Returns how many were missing."""
         with self.db.transaction() as tx:
             rows = tx.execute(
                 select(GestionSession.id, GestionSession.cliente_id,
@@ -70,9 +73,14 @@ class Sweeper:
                 .order_by(GestionSession.deadline_at)
                 .limit(limit)
             ).all()
-        for sid, cid, left in rows:
-            self.sessions.arm(sid, cid, float(left) + lease.REARM_MARGIN)
-        return len(rows)
+        try:
+            return self.timers.arm_many(
+                ((sid, cid, float(left) + lease.REARM_MARGIN) for sid, cid, left in rows),
+                only_new=True)
+        except Exception as exc:  # noqa: BLE001 - Redis down: the fallback times them out
+            (log.debug if isinstance(exc, CircuitOpen) else log.warning)(
+                "sweep could not check the due-queue: %s", exc)
+            return 0
 
     def _release_orphans(self) -> int:
         """Clients marked en_gestion with no live session behind them."""
@@ -121,14 +129,28 @@ class Sweeper:
             (log.debug if isinstance(exc, CircuitOpen) else log.warning)(
                 "sweep could not read Redis: %s", exc)
             return 0, 0
-        sessions = self.reports.active()
-        live = {s["cliente_id"]: s for s in sessions if s["seconds_left"] > 0}
+        # Ids first, full rows only for what is missing: loading every live
+        # session as an ORM object each sweep cost the worker ~1 KB per session.
+        with self.db.transaction() as tx:
+            live_ids = set(tx.execute(
+                select(GestionSession.cliente_id)
+                .where(GestionSession.status == ACTIVE, GestionSession.deadline_at > db_now())
+            ).scalars())
         restored = 0
-        for cid, view in live.items():
-            if cid not in cached and self.cache.put(view, view["seconds_left"]):
-                restored += 1
+        missing = sorted(live_ids - cached)  # mostly sessions started since the SCAN
+        for i in range(0, len(missing), 500):
+            with self.db.transaction() as tx:
+                rows = tx.execute(
+                    select(GestionSession, db_now())
+                    .where(GestionSession.cliente_id.in_(missing[i:i + 500]),
+                           GestionSession.status == ACTIVE)
+                ).all()
+                views = [session_view(sess, float(now)) for sess, now in rows]
+            for view in views:
+                if view["seconds_left"] > 0 and self.cache.put(view, view["seconds_left"]):
+                    restored += 1
         removed = 0
-        for cid in cached - live.keys():
+        for cid in cached - live_ids:
             if self.cache.delete(cid):
                 removed += 1
         return restored, removed
@@ -157,10 +179,20 @@ class Sweeper:
         return len(rows), now
 
     def rearm_live(self, arm: ArmTimeout | None = None) -> int:
-        """Arm a timeout task for every live session (after a worker lost the ones
-        it held). An extra task is harmless: it re-arms or does nothing."""
-        arm = arm or self.sessions.arm
-        live = self.reports.active()
-        for s in live:
-            arm(s["session_id"], s["cliente_id"], s["seconds_left"] + lease.REARM_MARGIN)
-        return len(live)
+        """Arm the timeout of every live session again (after a worker lost the
+        tasks it held with its broker connection, or Redis came back empty). An
+        extra task is harmless: it re-arms or does nothing."""
+        with self.db.transaction() as tx:
+            rows = tx.execute(
+                select(GestionSession.id, GestionSession.cliente_id,
+                       GestionSession.deadline_at - db_now())
+                .where(GestionSession.status == ACTIVE)
+                .order_by(GestionSession.deadline_at)
+            ).all()
+        items = [(sid, cid, max(0.0, float(left)) + lease.REARM_MARGIN) for sid, cid, left in rows]
+        if arm is not None:
+            for item in items:
+                arm(*item)
+        else:
+            self.timers.arm_many(items)
+        return len(items)

@@ -1,9 +1,12 @@
-"""Session tasks: the per-session timeout and the periodic sweep.
+"""Session tasks: the per-session timeout, the due-queue's drain and the
+periodic sweep.
 
-ONE pending timeout task per session: heartbeats never revoke or resend it;
-when it wakes before the (moved) deadline it re-arms itself for the time
-left. Revoking on every heartbeat made timeouts fire minutes late under load
-(see README, "Timeouts")."""
+A session's timeout waits in the due-queue (core/timers.py) until it is due
+within TIMER_HORIZON s; then ONE countdown task is sent for it. Heartbeats
+never revoke or resend it; when it wakes before the (moved) deadline it puts
+the session back in the due-queue (or, if the time left is short, re-sends
+itself). Revoking on every heartbeat made timeouts fire minutes late under
+load (docs/performance.md)."""
 
 from __future__ import annotations
 
@@ -26,16 +29,47 @@ REARM_DEDUP_SECONDS = 5
 
 @shared_task(name="albru.session_timeout", ignore_result=True)
 def session_timeout(session_id: str, cliente_id: int) -> str:
+    comps = services()
     try:
-        decision = services().sessions.expire(session_id)
+        decision = comps.sessions.expire(session_id)
     except Unavailable as exc:
         log.warning("database unavailable, timeout of session %s retried in %.0f s: %s",
                     session_id, DB_RETRY_SECONDS, exc.message)
-        session_timeout.apply_async((session_id, cliente_id), countdown=DB_RETRY_SECONDS)
+        _again(session_id, cliente_id, DB_RETRY_SECONDS)
         return "retry"
     if decision.action == "rearm":
-        session_timeout.apply_async((session_id, cliente_id), countdown=decision.delay)
+        _again(session_id, cliente_id, decision.delay)
+    else:  # expired, or already over: nothing left to time out
+        try:
+            comps.timers.done(session_id)
+        except Exception as exc:  # noqa: BLE001 - a stale entry is dropped by the next drain
+            log.debug("due-queue entry of session %s not removed: %s", session_id, exc)
     return decision.action
+
+
+def _again(session_id: str, cliente_id: int, delay: float) -> None:
+    """This session's timeout, `delay` s from now: through the due-queue, or
+    straight to the broker when Redis (the queue) does not answer."""
+    try:
+        services().timers.arm(session_id, cliente_id, delay)
+    except Exception as exc:  # noqa: BLE001 - the broker may still take it
+        log.warning("due-queue unavailable, timeout of session %s sent directly: %s",
+                    session_id, exc)
+        session_timeout.apply_async((session_id, cliente_id), countdown=delay)
+
+
+@shared_task(name="albru.drain_timers", ignore_result=True)
+def drain_timers() -> dict:
+    """Every TIMER_DRAIN_INTERVAL s (each worker sends it: tasks/timers.py):
+    send the timeout tasks now due within the horizon
+    (core.timers.TimerQueue.drain). The result, shown by Flower, carries
+    `pending_timers`: the timeouts the due-queue holds."""
+    comps = services()
+    try:
+        return comps.timers.drain(budget=comps.settings.timer_drain_interval).as_dict()
+    except Unavailable as exc:
+        log.warning("due-queue not drained, the database did not answer: %s", exc.message)
+        return {"error": "database unavailable"}
 
 
 @shared_task(name="albru.rearm_live", ignore_result=True)

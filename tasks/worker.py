@@ -12,6 +12,7 @@ from app import create_app, queue
 from app.registry import services
 from core.settings import check_flower_auth
 from tasks.reconnect import RearmAfterReconnect
+from tasks.timers import DrainTimers
 
 flask_app = create_app(role="worker")  # also reads .env into the environment
 if "flower" in sys.argv[1:]:
@@ -20,6 +21,8 @@ celery_app = queue.celery(flask_app)
 celery_app.steps["consumer"].add(RearmAfterReconnect)
 _services = services(flask_app)
 _settings = _services.settings
+DrainTimers.interval = _settings.timer_drain_interval
+celery_app.steps["consumer"].add(DrainTimers)
 if _settings.fault_transition_delay:  # APP_ENV=test only (checked by Settings)
     from app.faults import install_transition_delay
 
