@@ -14,7 +14,7 @@ from typing import Any
 from app.auth import Principal, ensure_fresh
 from app.ratelimit import enforce
 from app.registry import services
-from app.schemas import ClienteRef, DeriveCmd, EndIn, Nothing, validate
+from app.schemas import ClienteRef, DeriveCmd, EndIn, Nothing, ReleaseCmd, validate
 from core.services import Services
 from domain.errors import DomainError, Forbidden
 from domain.states import Role
@@ -86,8 +86,9 @@ RESTORE = Command(
                                                claims=user.claims).session, 200),
     ADVISOR_ONLY)
 RELEASE = Command(
-    "release", ClienteRef, Role.GTR, None,
-    lambda svc, user, b: (svc.sessions.release(user.id, b.cliente_id), 200),
+    "release", ReleaseCmd, Role.GTR, None,
+    lambda svc, user, b: (svc.sessions.release(user.id, b.cliente_id,
+                                               keep_notes=b.keep_notes), 200),
     "this needs the gtr role")
 DERIVE = Command(
     "derive", DeriveCmd, Role.GTR, None,

@@ -12,6 +12,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     StrictInt,
     StrictStr,
     ValidationError,
@@ -64,6 +65,19 @@ class DeriveIn(Body):
 
 class DeriveCmd(DeriveIn):
     """The derive command's input: the body plus the path's client id."""
+
+    cliente_id: Id
+
+
+class ReleaseIn(Body):
+    model_config = ConfigDict(json_schema_extra=_examples({"keep_notes": True}, {}))
+    keep_notes: StrictBool = Field(
+        True, description="tell the advisor's console to attach their unsaved notes to "
+                          "the client's history (default true)")
+
+
+class ReleaseCmd(ReleaseIn):
+    """The release command's input: the body plus the path's client id."""
 
     cliente_id: Id
 

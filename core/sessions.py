@@ -357,15 +357,18 @@ class SessionService:
         return decision
 
     @retrying
-    def release(self, actor_id: int | None, cliente_id: int) -> dict[str, Any]:
-        """GTR takes a client back from a live session (force-release)."""
+    def release(self, actor_id: int | None, cliente_id: int, *,
+                keep_notes: bool = True) -> dict[str, Any]:
+        """GTR takes a client back from a live session (force-release).
+        `keep_notes` goes out in the push: the advisor's console attaches the
+        notes they had not saved to the client's history (or keeps them locally)."""
         with self.changes.begin() as ch:
             tx = ch.tx
             visible_cliente(tx, None, cliente_id)
             sess, _ = live_session(tx, cliente_id)
             if sess is None or not self.return_to_gtr(
                     ch, sess, SessionStatus.RELEASED, actor_id=actor_id, reason="released",
-                    require_deadline=False):
+                    require_deadline=False, keep_notes=keep_notes):
                 raise NoActiveSession(f"cliente {cliente_id} has no active session")
             tx.expire(sess)
             sess = tx.get(GestionSession, sess.id)
@@ -373,9 +376,11 @@ class SessionService:
         return view
 
     def return_to_gtr(self, ch: Change, sess: GestionSession, status: SessionStatus, *,
-                      actor_id: int | None, reason: str, require_deadline: bool) -> bool:
+                      actor_id: int | None, reason: str, require_deadline: bool,
+                      keep_notes: bool | None = None) -> bool:
         """End a session without a result: the client goes back to the GTR queue.
-        False when the session was no longer live (someone got there first)."""
+        False when the session was no longer live (someone got there first).
+        `keep_notes` (a force-release) is added to the push when given."""
         tx = ch.tx
         conds = [GestionSession.id == sess.id, GestionSession.status == ACTIVE]
         if require_deadline:
@@ -406,7 +411,8 @@ class SessionService:
         ch.push(Event.CLIENT_RETURNED_TO_GTR, rooms_asesor=sess.asesor_id,
                 cliente_id=sess.cliente_id, session_id=sess.id,
                 estado=Estado.NO_GESTIONADO.value, asesor_id=None, deadline=sess.deadline_at,
-                ts=ended_at, reason=reason, previous_asesor_id=sess.asesor_id)
+                ts=ended_at, reason=reason, previous_asesor_id=sess.asesor_id,
+                **({} if keep_notes is None else {"keep_notes": keep_notes}))
         cliente_id = sess.cliente_id
         ch.after("session cache", lambda: self.cache.delete(cliente_id))
         return True

@@ -254,6 +254,63 @@ def test_a_lost_draft_joins_the_history_of_my_timed_out_session(factory, api):
     assert again.status_code == 409 and again.json()["error"] == "invalid_state"
 
 
+def test_the_release_push_says_whether_to_keep_the_advisors_notes(factory, api, listen):
+    """The GTR's «Liberar» choice travels in the advisor's push: `keep_notes`
+    (default true, also without a body), and the notes then join the history."""
+    a, gtr = factory.asesor(), factory.gtr()
+    ta, tg = factory.token(a), factory.token(gtr)
+    ws = listen(ta)
+    for body, expected in (({"keep_notes": False}, False), ({"keep_notes": True}, True),
+                           ({}, True), (None, True)):
+        c = factory.cliente()
+        derive(api, tg, c.id, a.id)
+        s = start(api, ta, c.id)
+        kw = {} if body is None else {"json": body}
+        r = api.post(f"/api/sessions/release/{c.id}", tg, **kw)
+        assert r.status_code == 200 and r.json()["status"] == "released", r.text
+        ev, _ = ws.wait_for("CLIENT_RETURNED_TO_GTR", lambda d, cid=c.id: d["cliente_id"] == cid)
+        assert (ev["reason"], ev["keep_notes"], ev["session_id"]) == (
+            "released", expected, s["session_id"]), (body, ev)
+    # what the console does with keep_notes true: its draft joins the history
+    r = api.post("/api/sessions/notas", ta, json={
+        "cliente_id": c.id, "session_id": s["session_id"], "notas": "[gestionado] volver a llamar"})
+    assert r.status_code == 200, r.text
+    [entry] = api.get(f"/api/clientes/{c.id}/historial", ta).json()["items"]
+    assert entry["notas"] == "[gestionado] volver a llamar" and entry["status"] == "released"
+
+
+@pytest.mark.parametrize("keep", ["yes", 1, 0, "true", None, [True], {"x": True}])
+def test_a_bad_keep_notes_is_422_and_releases_nothing(factory, api, listen, keep):
+    a, gtr = factory.asesor(), factory.gtr()
+    ta, tg = factory.token(a), factory.token(gtr)
+    c = factory.cliente()
+    derive(api, tg, c.id, a.id)
+    s = start(api, ta, c.id)
+    before = len(factory.audit_of(c.id))
+    r = api.post(f"/api/sessions/release/{c.id}", tg, json={"keep_notes": keep})
+    assert r.status_code == 422 and r.json()["error"] == "validation_error", r.text
+    assert factory.get_cliente(c.id).estado == "en_gestion"
+    assert [x.status for x in factory.sessions_of(c.id)] == ["active"]
+    assert len(factory.audit_of(c.id)) == before
+    # the advisor still holds it
+    hb = api.post("/api/sessions/heartbeat", ta,
+                  json={"cliente_id": c.id, "session_id": s["session_id"]})
+    assert hb.status_code == 200, hb.text
+
+
+@pytest.mark.parametrize("raw,ctype", [("{", "application/json"), ("[true]", "application/json"),
+                                       ("x=1", "text/plain")])
+def test_a_malformed_release_body_is_400_and_releases_nothing(factory, api, raw, ctype):
+    a, gtr = factory.asesor(), factory.gtr()
+    ta, tg = factory.token(a), factory.token(gtr)
+    c = factory.cliente()
+    derive(api, tg, c.id, a.id)
+    start(api, ta, c.id)
+    r = api.post(f"/api/sessions/release/{c.id}", tg, data=raw, headers={"Content-Type": ctype})
+    assert r.status_code == 400 and r.json()["error"] == "invalid_json", r.text
+    assert factory.get_cliente(c.id).estado == "en_gestion"
+
+
 def test_notes_are_refused_on_a_live_session_and_on_others_sessions(factory, api):
     a, b, gtr = factory.asesor(), factory.asesor(), factory.gtr()
     ta, tb, tg = factory.token(a), factory.token(b), factory.token(gtr)

@@ -326,8 +326,9 @@ def test_a_draft_survives_refresh_release_and_a_network_timeout(browser, desk, f
         # a refresh keeps it
         p.reload()
         expect(p.get_by_label("2. Notas")).to_have_value("Pidió no ser llamada otra vez.")
-        # a force-release keeps it as a lost draft, offered back when it returns
-        g.post(f"/sessions/release/{c1['id']}")
+        # a force-release that does not keep the notes (the «Liberar» box
+        # unticked) keeps it as a lost draft, offered back when it returns
+        g.post(f"/sessions/release/{c1['id']}", json={"keep_notes": False})
         expect(p.get_by_test_id("aviso")).to_contain_text("GTR liberó la gestión")
         expect(p.get_by_test_id("aviso")).to_be_in_viewport()
         lost = p.get_by_test_id("borrador-perdido")

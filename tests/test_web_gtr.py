@@ -6,10 +6,11 @@ True counts with paged columns and "esperando desde" on each card; search and
 filters from the board; a 10,000-client import that leaves the board
 responsive (time to interactive and the longest main-thread task are
 measured and printed); a client form and a CSV import checked line by line
-before anything is written; "Liberar" that asks first; the users admin
+before anything is written; "Liberar" that asks first and keeps the
+advisor's unsaved notes in the history when asked to; the users admin
 screen, whose deactivation ends the advisor's session and socket; a tablet
 viewport; and axe-core (0 serious / critical) on every screen. Screenshots:
-docs/screenshots/gtr-board.png, gtr-import.png, gtr-admin.png."""
+docs/screenshots/gtr-board.png, gtr-import.png, gtr-admin.png, gtr-liberar.png."""
 
 from __future__ import annotations
 
@@ -235,6 +236,76 @@ def test_board_true_counts_search_filters_liberar_and_tablet(browser, desk, fact
     finally:
         g.context.close()
     _no_console_errors(g)
+
+
+def test_liberar_keeps_the_advisors_notes_in_the_history(browser, desk, factory):
+    """Point 8: the «Liberar» dialog offers to keep the advisor's notes (ticked
+    by default). Ticked, the notes the advisor typed but had not saved join the
+    client's history and the advisor is told so; unticked, they stay in the
+    advisor's console as «Borrador sin guardar». Screenshot: gtr-liberar.png."""
+    from playwright.sync_api import expect
+
+    gtr, a = factory.gtr(), factory.asesor()
+    g_tok, a_tok = factory.token(gtr), factory.token(a)
+    kept, dropped = factory.cliente("derivado", a.id), factory.cliente("derivado", a.id)
+    g = _screen(browser, desk, "gtr")
+    s = _screen(browser, desk, "asesor")
+    try:
+        s.login(a.username)
+        sp = s.page
+        g.login(gtr.username)
+        gp = g.page
+        for cliente, keep in ((kept, True), (dropped, False)):
+            notas = f"Pide llamar el lunes ({cliente.id})"
+            sp.get_by_role("button", name=f"Abrir {cliente.nombre}", exact=True).click()
+            expect(sp.get_by_test_id("wizard")).to_contain_text(f"Gestionando: {cliente.nombre}")
+            sp.get_by_label("Gestionado (contacto logrado)").click()
+            sp.get_by_label("2. Notas").fill(notas)
+
+            holding = gp.get_by_test_id("col-en_gestion").get_by_test_id(f"cliente-{cliente.id}")
+            holding.get_by_role("button", name=f"Liberar {cliente.nombre}").click()
+            dialog = gp.get_by_test_id("dialogo-liberar")
+            box = dialog.get_by_role("checkbox",
+                                     name="Conservar las notas del asesor en el historial")
+            expect(box).to_be_checked()  # the default
+            expect(dialog).to_contain_text("se añaden al historial del cliente")
+            if keep:
+                assert_accessible(gp, "the Liberar confirmation with its notes choice")
+                screenshot(gp, "gtr-liberar")
+            else:
+                box.uncheck()
+                expect(dialog).to_contain_text("quedan solo en su consola")
+            dialog.get_by_role("button", name="Liberar ahora").click()
+            expect(dialog).to_have_count(0)
+            expect(gp.get_by_test_id("col-devueltos").get_by_test_id(f"cliente-{cliente.id}")) \
+                .to_contain_text("liberado")
+
+            aviso = sp.get_by_test_id("aviso")
+            expect(aviso).to_contain_text(f"{cliente.nombre} fue devuelto a GTR")
+            lost = sp.get_by_test_id("borrador-perdido")
+            if keep:
+                expect(aviso).to_contain_text("Sus notas se guardaron en el historial")
+                expect(lost).to_have_count(0)
+                [ses] = factory.sessions_of(cliente.id)
+                assert (ses.status, ses.notas) == ("released", f"[gestionado] {notas}")
+                hist = _api(desk, "GET", f"/api/clientes/{cliente.id}/historial", g_tok).json()
+                [entry] = hist["items"]
+                assert entry["notas"] == f"[gestionado] {notas}", entry
+                assert_accessible(sp, "the advisor's console after a release that kept the notes")
+            else:
+                expect(lost).to_contain_text(notas)
+                expect(aviso).not_to_contain_text("Sus notas se guardaron")
+                time.sleep(1)  # nothing is attached behind the advisor's back
+                [ses] = factory.sessions_of(cliente.id)
+                assert (ses.status, ses.notas) == ("released", None)
+                hist = _api(desk, "GET", f"/api/clientes/{cliente.id}/historial", a_tok).json()
+                assert [e["notas"] for e in hist["items"]] == [None], hist
+                expect(sp.get_by_test_id("borrador-perdido")).to_be_visible()
+    finally:
+        g.context.close()
+        s.context.close()
+    # the advisor's heartbeat in flight when the session ended may be refused (409)
+    _no_console_errors(g, s, expected=r"status of 409")
 
 
 def test_intake_form_and_checked_csv_import(browser, desk, factory):

@@ -14,6 +14,7 @@ from app.schemas import (
     ClienteRef,
     EndIn,
     NotasIn,
+    ReleaseIn,
     SessionOut,
     StartOut,
     StatusOut,
@@ -96,11 +97,17 @@ def sync():
 
 
 @bp.post("/release/<id:cliente_id>")
-@operation(tags=["sessions"], ok={200: SessionOut}, errors=(403, 404, 409))
+@operation(tags=["sessions"], body=ReleaseIn, body_optional=True, ok={200: SessionOut},
+           errors=(400, 403, 404, 409, 413, 422))
 @require(Role.GTR)
 def release(cliente_id: int):
-    """Force-release a live session: the client goes back to `no_gestionado`."""
-    return run(commands.RELEASE, body=False, cliente_id=cliente_id)
+    """Force-release a live session: the client goes back to `no_gestionado`.
+    `keep_notes` (default true) travels in the advisor's push: their console
+    attaches the notes they had not saved to the client's history."""
+    payload = json_object(optional=True)
+    answer, status = commands.execute(commands.RELEASE, current_user(), payload,
+                                      {"cliente_id": cliente_id})
+    return jsonify(answer), status
 
 
 #: Attach a lost draft's notes to the caller's own ended session (the desk).

@@ -374,7 +374,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Force-release a live session: the client goes back to `no_gestionado`. */
+        /** Force-release a live session: the client goes back to `no_gestionado`. `keep_notes` (default true) travels in the advisor's push: their console attaches the notes they had not saved to the client's history. */
         post: operations["release"];
         delete?: never;
         options?: never;
@@ -1531,6 +1531,21 @@ export interface components {
             redis_removed: number;
         } & {
             [key: string]: unknown;
+        };
+        /**
+         * ReleaseIn
+         * @example {
+         *       "keep_notes": true
+         *     }
+         * @example {}
+         */
+        ReleaseIn: {
+            /**
+             * Keep Notes
+             * @description tell the advisor's console to attach their unsaved notes to the client's history (default true)
+             * @default true
+             */
+            keep_notes: boolean;
         };
         /**
          * NotasIn
@@ -3369,7 +3384,11 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["ReleaseIn"];
+            };
+        };
         responses: {
             /** @description OK */
             200: {
@@ -3378,6 +3397,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["SessionOut"];
+                };
+            };
+            /** @description Bad JSON (`invalid_json`), or a body that is not a JSON object */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
                 };
             };
             /** @description No token, or an expired (`token_expired`) or invalid (`invalid_token`) one */
@@ -3416,7 +3444,16 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Unprocessable Content */
+            /** @description The body is larger than 4 MiB (`payload_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description A field is missing, of the wrong type or out of range (`validation_error`, with `field`) */
             422: {
                 headers: {
                     [name: string]: unknown;

@@ -130,7 +130,9 @@ export const sessionApi = {
   notas: (clienteId: number, sessionId: string, notas: string) =>
     request<SessionOut>("POST", "/sessions/notas", { cliente_id: clienteId, session_id: sessionId, notas }),
   sync: () => request<SweepOut>("POST", "/sessions/sync"),
-  release: (clienteId: number) => request<SessionOut>("POST", `/sessions/release/${clienteId}`),
+  /** `keepNotes`: the advisor's console attaches their unsaved notes to the history */
+  release: (clienteId: number, keepNotes = true) =>
+    request<SessionOut>("POST", `/sessions/release/${clienteId}`, { keep_notes: keepNotes }),
 
   board: () => request<BoardOut>("GET", "/board"),
   events: (after: number, limit?: number) => request<EventsOut>("GET", `/events${q({ after, limit })}`),

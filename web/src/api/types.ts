@@ -47,7 +47,8 @@ export interface EventExtras {
   CLIENT_DERIVED: { pool?: boolean; previous_asesor_id?: number | null };
   CLIENT_IN_GESTION: { pool?: boolean };
   CLIENT_COMPLETED: { resultado?: Resultado; previous_asesor_id?: number | null };
-  CLIENT_RETURNED_TO_GTR: { reason?: ReturnReason; previous_asesor_id?: number | null };
+  /** `keep_notes`: a force-release whose GTR chose to keep the advisor's notes */
+  CLIENT_RETURNED_TO_GTR: { reason?: ReturnReason; previous_asesor_id?: number | null; keep_notes?: boolean };
   SESSIONS_EXTENDED: {
     deadlines?: Record<string, number>;
     sessions?: Record<string, string>;

@@ -1,6 +1,7 @@
 import { type ReactNode, useEffect, useRef } from "react";
 
-/** A modal <dialog>: focus stays inside, Escape closes it (native behaviour). */
+/** A modal <dialog>: focus stays inside, Escape closes it (native behaviour).
+ * Focus starts on the first focusable element, or on one marked `data-autofocus`. */
 export function Dialogo({ titulo, onClose, children, testId }: {
   titulo: string; onClose: () => void; children: ReactNode; testId?: string;
 }) {
@@ -8,7 +9,11 @@ export function Dialogo({ titulo, onClose, children, testId }: {
   const id = useRef(`dlg-${Math.random().toString(36).slice(2)}`).current;
   useEffect(() => {
     const d = ref.current;
-    if (d && !d.open) d.showModal();
+    if (d && !d.open) {
+      d.showModal();
+      // showModal focuses the first focusable element; `data-autofocus` names another
+      d.querySelector<HTMLElement>("[data-autofocus]")?.focus();
+    }
     return () => d?.close();
   }, []);
   return (

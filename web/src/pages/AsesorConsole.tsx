@@ -389,6 +389,7 @@ export function AsesorConsole() {
   const setNotice = useSessionStore((s) => s.setNotice);
   const setSession = useSessionStore((s) => s.setSession);
   const clearSession = useSessionStore((s) => s.clearSession);
+  const returnedToGtr = useSessionStore((s) => s.returnedToGtr);
   const abiertas = useSessionStore((s) => s.abiertas);
   const [restoring, setRestoring] = useState(() => useSessionStore.getState().active !== null);
   const [busy, setBusy] = useState<number | null>(null);
@@ -399,15 +400,23 @@ export function AsesorConsole() {
 
   const onEvent = useCallback((e: PushEvent) => {
     if (e.type === "CLIENT_DERIVED" && e.asesor_id === me && e.cliente_id !== null) avisar(e.cliente_id);
-    const a = useSessionStore.getState().active;
-    if (!a || e.cliente_id !== a.cliente_id) return;
+    const { active: a, lost } = useSessionStore.getState();
     if (e.type === "CLIENT_RETURNED_TO_GTR") {
-      clearSession({ kind: "warning", text: `${nombreDe(a)} fue devuelto a GTR: ${motivoDevolucion(e.reason, contexto())}.` },
-        { keepDraft: true });
-    } else if (e.type === "CLIENT_DERIVED") {
+      // the open client, or the one whose draft was just kept (a heartbeat refused
+      // a moment before this push): a force-release whose GTR chose to keep the
+      // advisor's notes attaches them to the history now
+      const de = a && e.cliente_id === a.cliente_id ? a
+        : lost && e.session_id !== null && lost.session_id === e.session_id ? lost : null;
+      if (!de) return;
+      const notice = { kind: "warning", text: `${nombreDe(de)} fue devuelto a GTR: ${motivoDevolucion(e.reason, contexto())}.` } as const;
+      void returnedToGtr(sessionApi, e.session_id, notice, { keepNotes: e.reason === "released" && e.keep_notes === true });
+      return;
+    }
+    if (!a || e.cliente_id !== a.cliente_id) return;
+    if (e.type === "CLIENT_DERIVED") {
       clearSession({ kind: "warning", text: `${nombreDe(a)} fue reasignado por GTR.` }, { keepDraft: true });
     }
-  }, [clearSession, avisar, me]);
+  }, [clearSession, returnedToGtr, avisar, me]);
 
   const { state, heartbeat } = useLiveBoard({ onEvent });
   const cards = useBoardStore((s) => s.cards);

@@ -172,6 +172,63 @@ describe("the advisor's desk in the store", () => {
     s.discardLost();
   });
 
+  it("a force-release that keeps the notes attaches the draft to the history at once", async () => {
+    const s = useSessionStore.getState();
+    s.setSession(session(), "Ana");
+    s.setDraft({ resultado: "gestionado", notas: "quiere el plan B" });
+    const ok = { notas: vi.fn().mockResolvedValue(session({ status: "released" })) };
+    const notice = { kind: "warning", text: "Ana fue devuelto a GTR: lo liberó un supervisor." } as const;
+    expect(await s.returnedToGtr(ok, "s1", notice, { keepNotes: true })).toBe("attached");
+    expect(ok.notas).toHaveBeenCalledWith(42, "s1", "[gestionado] quiere el plan B");
+    const st = useSessionStore.getState();
+    expect(st.active).toBeNull();
+    expect(st.lost).toBeNull();
+    expect(st.draft).toEqual({ resultado: "", notas: "" });
+    expect(st.notice).toEqual({ kind: "info", text: `${notice.text} Sus notas se guardaron en el historial.` });
+  });
+
+  it("keep_notes false, a refusal or a network error keep the draft as «Borrador sin guardar»", async () => {
+    const s = useSessionStore.getState();
+    const notice = { kind: "warning", text: "devuelto" } as const;
+    const ok = { notas: vi.fn().mockResolvedValue(session({ status: "released" })) };
+    s.setSession(session(), "Ana");
+    s.setDraft({ notas: "no contesta" });
+    expect(await s.returnedToGtr(ok, "s1", notice, { keepNotes: false })).toBe("kept");
+    expect(ok.notas).not.toHaveBeenCalled();
+    expect(useSessionStore.getState()).toMatchObject({ active: null, notice, lost: { session_id: "s1", notas: "no contesta" } });
+    for (const err of [new ApiError(409, "invalid_state", "x"), new ApiError(0, "network", "x")]) {
+      s.discardLost();
+      s.setSession(session({ session_id: "s2" }), "Ana");
+      s.setDraft({ notas: "no contesta" });
+      const bad = { notas: vi.fn().mockRejectedValue(err) };
+      expect(await s.returnedToGtr(bad, "s2", notice, { keepNotes: true })).toBe("kept");
+      expect(useSessionStore.getState()).toMatchObject({ active: null, notice, lost: { session_id: "s2" } });
+    }
+    // a result without notes is not attached either (as «Adjuntar al historial»)
+    s.discardLost();
+    s.setSession(session({ session_id: "s3" }), "Ana");
+    s.setDraft({ resultado: "gestionado" });
+    expect(await s.returnedToGtr(ok, "s3", notice, { keepNotes: true })).toBe("kept");
+    expect(ok.notas).not.toHaveBeenCalled();
+  });
+
+  it("attaches a draft already kept when the push comes after the refused heartbeat; ignores other sessions", async () => {
+    const s = useSessionStore.getState();
+    const ok = { notas: vi.fn().mockResolvedValue(session({ status: "released" })) };
+    const notice = { kind: "warning", text: "Ana fue devuelto a GTR." } as const;
+    s.setSession(session(), "Ana");
+    s.setDraft({ notas: "llamar el lunes" });
+    // another session's push (an older one of the same client): nothing happens
+    expect(await s.returnedToGtr(ok, "old", notice, { keepNotes: true })).toBe("none");
+    expect(useSessionStore.getState().active?.session_id).toBe("s1");
+    // the heartbeat was refused first: the draft is already kept
+    s.clearSession({ kind: "warning", text: "la gestión ya no está activa" }, { keepDraft: true });
+    expect(await s.returnedToGtr(ok, "s1", notice, { keepNotes: true })).toBe("attached");
+    expect(ok.notas).toHaveBeenCalledWith(42, "s1", "llamar el lunes");
+    expect(useSessionStore.getState().lost).toBeNull();
+    expect(useSessionStore.getState().notice?.text).toContain("Sus notas se guardaron en el historial");
+  });
+
   it("restores my open sessions from the server, not only from this browser", async () => {
     const s = useSessionStore.getState();
     const api = {

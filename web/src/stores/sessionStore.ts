@@ -73,6 +73,18 @@ export interface SessionState {
   clearSession(notice?: Notice | null, opts?: { keepDraft?: boolean }): void;
   /** attach the lost draft's notes to its session's history on the server */
   attachLost(api: DraftApi): Promise<"attached" | "refused">;
+  /** session `sessionId` (null: the open one) was returned to GTR (a push). The
+   * open session ends and its draft is kept as `lost`; with `keepNotes` (a
+   * force-release whose GTR chose to keep the advisor's notes) the lost draft
+   * of that session is attached to the history at once and the notice says so.
+   * "attached": it joined the history; "kept": it stays a local draft
+   * («Borrador sin guardar»); "none": no such session or nothing typed. */
+  returnedToGtr(
+    api: DraftApi,
+    sessionId: string | null,
+    notice: Notice,
+    opts: { keepNotes: boolean },
+  ): Promise<"attached" | "kept" | "none">;
   discardLost(): void;
   setSound(on: boolean): void;
   /** the advisor typed, clicked or touched */
@@ -175,6 +187,26 @@ export const useSessionStore = create<SessionState>()(
           throw e;
         }
         if (get().lost?.session_id === lost.session_id) set({ lost: null });
+        return "attached";
+      },
+
+      returnedToGtr: async (api, sessionId, notice, opts) => {
+        const active = get().active;
+        const open = active && (sessionId === null || active.session_id === sessionId) ? active.session_id : null;
+        if (open) get().clearSession(notice, { keepDraft: true });
+        const id = open ?? sessionId;
+        const lost = get().lost;
+        if (id === null || !lost || lost.session_id !== id) return "none";
+        // only typed notes are attached (as «Adjuntar al historial» does)
+        if (!opts.keepNotes || !lost.notas.trim()) return "kept";
+        let r: "attached" | "refused";
+        try {
+          r = await get().attachLost(api);
+        } catch {
+          r = "refused"; // a network error: the draft stays here, attachable by hand
+        }
+        if (r !== "attached") return "kept";
+        set({ notice: { kind: "info", text: `${notice.text} Sus notas se guardaron en el historial.` } });
         return "attached";
       },
 

@@ -19,10 +19,15 @@ export function Liberar({ t, offset, warn }: { t: Tenencia; offset: number; warn
   const avisar = useBoardStore((s) => s.avisar);
   const [open, setOpen] = useState(false);
   const [busy, setBusy] = useState(false);
+  const [keepNotes, setKeepNotes] = useState(true);
+  const abrir = () => {
+    setKeepNotes(true);
+    setOpen(true);
+  };
   const go = async () => {
     setBusy(true);
     try {
-      await sessionApi.release(t.id);
+      await sessionApi.release(t.id, keepNotes);
       setOpen(false);
     } catch (e) {
       avisar("warning", `No se pudo liberar a ${t.nombre}: ${mensajeDeError(e)}`);
@@ -36,7 +41,7 @@ export function Liberar({ t, offset, warn }: { t: Tenencia; offset: number; warn
     .toLocaleTimeString("es-PE", { hour: "2-digit", minute: "2-digit" });
   return (
     <>
-      <button type="button" className="danger" onClick={() => setOpen(true)} aria-label={`Liberar ${t.nombre}`}>
+      <button type="button" className="danger" onClick={abrir} aria-label={`Liberar ${t.nombre}`}>
         Liberar
       </button>
       {open && (
@@ -47,10 +52,19 @@ export function Liberar({ t, offset, warn }: { t: Tenencia; offset: number; warn
           </p>
           <p className="muted">
             La gestión termina ahora: el cliente vuelve a GTR como «no gestionado» y el asesor recibe un aviso.
-            Las notas que el asesor no haya guardado se pierden.
+          </p>
+          <label className="check">
+            <input type="checkbox" checked={keepNotes} onChange={(e) => setKeepNotes(e.target.checked)}
+              aria-describedby={`liberar-notas-${t.id}`} data-testid="conservar-notas" />
+            Conservar las notas del asesor en el historial
+          </label>
+          <p className="muted small" id={`liberar-notas-${t.id}`}>
+            {keepNotes
+              ? "Las notas que el asesor aún no guardó se añaden al historial del cliente."
+              : "Las notas que el asesor aún no guardó quedan solo en su consola, como borrador."}
           </p>
           <div className="row end">
-            <button type="button" className="secondary" autoFocus onClick={() => setOpen(false)}>Cancelar</button>
+            <button type="button" className="secondary" autoFocus data-autofocus onClick={() => setOpen(false)}>Cancelar</button>
             <button type="button" className="danger solid" disabled={busy} onClick={go}>Liberar ahora</button>
           </div>
         </Dialogo>
