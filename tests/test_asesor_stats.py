@@ -24,7 +24,8 @@ def test_figures_count_live_completed_and_timed_out_sessions(factory, api, stack
     done, lost = (factory.cliente("derivado", asesor.id) for _ in range(2))
     assert figures_of(api, g, asesor.id) == {
         "asesor_id": asesor.id, "nombre": asesor.nombre, "active": 0, "completed_today": 0,
-        "timed_out_today": 0, "released_today": 0, "mean_handling_seconds": None}
+        "timed_out_today": 0, "released_today": 0, "handled_today": 0,
+        "mean_handling_seconds": None}
 
     assert api.post("/api/sessions/start", a, json={"cliente_id": done.id}).status_code == 201
     assert figures_of(api, g, asesor.id)["active"] == 1
@@ -40,6 +41,7 @@ def test_figures_count_live_completed_and_timed_out_sessions(factory, api, stack
 
     row = figures_of(api, g, asesor.id)
     assert (row["active"], row["completed_today"], row["timed_out_today"]) == (0, 1, 1)
+    assert row["handled_today"] == 1  # «Gest.»: the completed one was gestionado
     assert 0.5 <= row["mean_handling_seconds"] < 10
     assert figures_of(api, g, other.id)["completed_today"] == 0  # per advisor, not global
 
