@@ -516,6 +516,9 @@ def test_a_client_derived_to_me_is_heard_counted_and_notified(browser, desk, fac
         p = s.page
         p.reload()  # the stubs are in from the first script on
         expect(p.get_by_test_id("conexion")).to_have_text("En línea")
+        # the first board is loaded: a client derived before it is in the
+        # snapshot, not an event, and so (rightly) not announced as new work
+        expect(p.get_by_text("Cargando…")).to_have_count(0)
         c1 = g.cliente("Elena Castro")
         g.derive(c1["id"], a.id)
         expect(p.get_by_test_id(f"mio-{c1['id']}")).to_be_visible()
@@ -541,6 +544,7 @@ def test_a_client_derived_to_me_is_heard_counted_and_notified(browser, desk, fac
         p.reload()  # remembered
         expect(p.get_by_role("button", name="Sonido: desactivado")).to_be_visible()
         expect(p.get_by_test_id("conexion")).to_have_text("En línea")
+        expect(p.get_by_text("Cargando…")).to_have_count(0)
         c3 = g.cliente("Sofía Lima")
         g.derive(c3["id"], a.id)
         expect(p).to_have_title("(1) ALBRU · Consola de asesor")

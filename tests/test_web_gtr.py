@@ -476,7 +476,7 @@ def test_users_admin_creates_resets_and_deactivation_ends_the_session(browser, d
     _no_console_errors(g, expected=r"status of 409")
 
 
-def _shift(desk: Stack, g_tok: str) -> None:
+def _shift(desk: Stack, g_tok: str) -> list[int]:
     """Advisors with real names: one connected and in a session, one who
     handled a client and is connected, one offline; eight new clients derived
     to them and to the pool, one handled, one released."""
@@ -517,6 +517,7 @@ def _shift(desk: Stack, g_tok: str) -> None:
     assert _api(desk, "POST", f"/api/sessions/release/{ids[3]}", g_tok).status_code == 200
     assert _api(desk, "POST", "/api/sessions/start", t_maria,
                 json={"cliente_id": ids[0]}).status_code == 201
+    return ids
 
 
 _SOCKETS: list = []
@@ -552,7 +553,7 @@ def test_ten_thousand_clients_board_stays_responsive(browser, desk, factory):
 
         # a shift under way (for the screenshot too): three advisors, one
         # working (socket and session), one connected, one offline
-        _shift(desk, g_tok)
+        shift = _shift(desk, g_tok)
 
         # --- a fresh page with 10,000 more clients: time to interactive
         t0 = time.perf_counter()
@@ -571,7 +572,15 @@ def test_ten_thousand_clients_board_stays_responsive(browser, desk, factory):
                      params={"estado": "nuevo", "order": "oldest", "limit": 1}).json()
         expect(nuevo.locator("li.card").first).to_have_attribute(
             "data-testid", f"cliente-{first['items'][0]['id']}")  # the longest waiting first
-        expect(gp.get_by_test_id("col-en_gestion").locator("li.card")).to_have_count(1)
+        # the shift's live session is there, and the column holds what the server
+        # counts (other tests' sessions may be live in this database too)
+        en_gestion = gp.get_by_test_id("col-en_gestion")
+        expect(en_gestion.get_by_test_id(f"cliente-{shift[0]}")).to_have_count(1)
+        deadline = time.monotonic() + 15
+        while (cards := en_gestion.locator("li.card").count()) != min(
+                25, server := _server_count(desk, g_tok, "en_gestion")):
+            assert time.monotonic() < deadline, (cards, server)
+            time.sleep(0.5)
         expect(gp.get_by_test_id("cifras")).to_contain_text("En sesión")
         screenshot(gp, "gtr-board")
 

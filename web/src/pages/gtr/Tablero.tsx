@@ -148,7 +148,8 @@ function ColumnaGtr({ def, offset, warn, now }: { def: ColumnaDef; offset: numbe
         {def.titulo} <span className="count" data-testid="total">{pagina.total.toLocaleString("es-PE")}</span>
       </h2>
       {pagina.error && <p className="tag warn" role="alert">{pagina.error}</p>}
-      <ul>
+      {/* focusable: a column of cards without buttons (Gestionados) still scrolls by keyboard */}
+      <ul tabIndex={0} aria-label={`Clientes: ${def.titulo}`}>
         {items.map((item) => (
           <Tarjeta key={item.id} item={item} live={cards[item.id]} offset={offset} warn={warn} now={now}
             marcado={!!seleccion[item.id]} razon={razones[item.id]} />
