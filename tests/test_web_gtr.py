@@ -200,12 +200,14 @@ def test_board_true_counts_search_filters_liberar_and_tablet(browser, desk, fact
         expect(alert).to_contain_text(f"{held.nombre} volvió a GTR (liberado por GTR)")
         expect(alert).to_contain_text(f"tenía {a1.nombre}")
         expect(alert.locator("time")).to_have_text(re.compile(r"^\d\d:\d\d$"))
-        expect(gp.get_by_test_id("sin-ver")).to_have_text("1 sin ver")
-        expect(gp).to_have_title(re.compile(r"^\(1\) "))
-        assert gp.evaluate("() => window.__pitidos") == 1
+        # at least this return (other tests' sessions in this database may time
+        # out meanwhile: each is an alert too)
+        expect(gp.get_by_test_id("sin-ver")).to_have_text(re.compile(r"^[1-9]\d* sin ver$"))
+        expect(gp).to_have_title(re.compile(r"^\([1-9]\d*\) "))
+        assert gp.evaluate("() => window.__pitidos") >= 1
         notifs = gp.evaluate("() => window.__notifs")
-        assert notifs == [["ALBRU · cliente devuelto a GTR",
-                           f"{held.nombre} volvió a GTR (liberado por GTR)"]], notifs
+        assert ["ALBRU · cliente devuelto a GTR",
+                f"{held.nombre} volvió a GTR (liberado por GTR)"] in notifs, notifs
         gp.get_by_role("button", name="Sonido: sí").click()
         gp.get_by_role("button", name="Marcar vistos").click()
         expect(gp).not_to_have_title(re.compile(r"^\("))
