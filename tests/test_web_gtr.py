@@ -223,6 +223,9 @@ def test_board_true_counts_search_filters_liberar_and_tablet(browser, desk, fact
         # --- a tablet on the floor: 768x1024, everything reachable, axe clean
         gp.set_viewport_size(TABLET)
         expect(gp.get_by_test_id("col-nuevo")).to_be_visible()
+        # found by the board's search: in a busy database the card need not be
+        # on a column's first page (the longest waiting come first)
+        gp.get_by_label("Buscar", exact=True).fill(f"#{mine[0]['id']}")
         gp.get_by_test_id("col-nuevo").get_by_role(
             "button", name=f"Derivar {mine[0]['nombre']}").click()
         gp.get_by_label(f"Asesor para {mine[0]['nombre']}").select_option(label=a2.nombre)
