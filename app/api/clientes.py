@@ -78,18 +78,7 @@ def import_clientes():
 
     Header `nombre,telefono[,email,documento,notas]`; all or nothing: a bad
     line rejects the file with 422 naming the `line` and `field`."""
-    upload = request.files.get("file")
-    if upload is not None:
-        raw = upload.read()
-    elif request.mimetype in ("text/csv", "text/plain"):
-        raw = request.get_data()
-    else:
-        raise ValidationFailed("send a CSV as multipart field 'file' or as a text/csv body",
-                               field="file")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ValidationFailed("the CSV file must be UTF-8", field="file") from None
+    text = _csv_text()
     views = services().clientes.import_csv(current_user().id, text)
     return jsonify({"imported": len(views), "ids": [v["id"] for v in views]}), 201
 
