@@ -33,6 +33,10 @@ class Command:
     #: statement (the heartbeat: core/heartbeat.py), so the separate check
     #: runs only to explain a refusal; the answers stay those of ensure_fresh.
     fresh_in_run: bool = False
+    #: `run` renews the client's session copy in Redis (core.cache): do it in
+    #: the rate limit's round trip, and tell `run` (keyword `renewed`) whether
+    #: the copy was there (None: not renewed there, `run` renews it itself).
+    renews_copy: bool = False
 
 
 def execute(cmd: Command, principal: Principal, payload: Any,
@@ -49,13 +53,17 @@ def execute(cmd: Command, principal: Principal, payload: Any,
         body = validate(cmd.body, data)
         if cmd.role is not None and principal.role is not cmd.role:
             raise Forbidden(cmd.forbidden)
-        if cmd.limit is not None:
-            enforce(cmd.limit, str(principal.id))
+        svc = services()
+        renew = (svc.sessions.cache.key(body.cliente_id), int(svc.sessions.timeout * 1000)) \
+            if cmd.renews_copy else None
+        renewed = enforce(cmd.limit, str(principal.id), renew=renew) \
+            if cmd.limit is not None else None
     except DomainError:
         if cmd.fresh_in_run:
             ensure_fresh(principal)
         raise
-    svc = services()
+    if cmd.renews_copy:
+        return cmd.run(svc, principal, body, renewed=renewed)
     return cmd.run(svc, principal, body)
 
 
@@ -72,9 +80,10 @@ def _start(svc: Services, user: Principal, b: ClienteRef) -> tuple[dict, int]:
 START = Command("start", ClienteRef, Role.ASESOR, "start", _start, ADVISOR_ONLY)
 HEARTBEAT = Command(
     "heartbeat", ClienteRef, Role.ASESOR, "heartbeat",
-    lambda svc, user, b: (svc.sessions.heartbeat(user.id, b.cliente_id, b.session_id,
-                                                 claims=user.claims).session, 200),
-    ADVISOR_ONLY, fresh_in_run=True)
+    lambda svc, user, b, renewed: (svc.sessions.heartbeat(
+        user.id, b.cliente_id, b.session_id, claims=user.claims,
+        copy_renewed=renewed).session, 200),
+    ADVISOR_ONLY, fresh_in_run=True, renews_copy=True)
 END = Command(
     "end", EndIn, Role.ASESOR, None,
     lambda svc, user, b: (svc.sessions.end(user.id, b.cliente_id, b.resultado, b.notas,

@@ -242,14 +242,17 @@ class SessionService:
 
     @retrying
     def heartbeat(self, asesor_id: int, cliente_id: int, session_id: str | None = None, *,
-                  claims: TokenClaims) -> Outcome:
+                  claims: TokenClaims, copy_renewed: bool | None = None) -> Outcome:
         """Push the deadline forward. A session past its deadline is dead: no revival.
 
         The usual case is one round trip to the database (core/heartbeat.py: a
         conditional UPDATE that also checks the token `claims` against the
-        user row and revoked_tokens, its read-back, COMMIT) and one to Redis
-        (the copy's TTL renewed). Only a refused UPDATE takes the slow path,
-        which says precisely why."""
+        user row and revoked_tokens, its read-back, COMMIT) and one to Redis:
+        the rate limit's, which also renewed the copy's TTL (`copy_renewed`:
+        whether the copy was there; None: not renewed yet, done here). Only a
+        refused UPDATE takes the slow path, which says precisely why. A copy
+        renewed for a heartbeat then refused is harmless: every path that
+        ends a session deletes its copy, and the copy is a cache (core.cache)."""
         if claims.user_id != asesor_id:  # the UPDATE fences on the token's user
             raise ValueError("heartbeat: the claims are another user's")
         done = self.hot.extend(claims, cliente_id, session_id)
@@ -257,7 +260,9 @@ class SessionService:
             done = self._heartbeat_refused(asesor_id, cliente_id, session_id, claims)
         sess, now = done
         view = session_view(sess, now)
-        if not self.cache.extend(cliente_id, self.timeout):
+        if copy_renewed is None:
+            copy_renewed = self.cache.extend(cliente_id, self.timeout)
+        if not copy_renewed:
             self.cache.put(view, self.timeout)  # the copy was lost (or Redis is down)
         return Outcome(view)
 

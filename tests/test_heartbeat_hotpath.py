@@ -5,16 +5,25 @@ connection the server dropped."""
 
 from __future__ import annotations
 
+import collections
+import contextlib
+import socket
+import threading
 import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import make_url, select, update
 
 from app.auth import decode_token, still_valid
 from core.db import Database
 from core.models import RevokedToken, User
+from core.ratelimit import RateLimited, RateLimiter
 from core.tokens import honoured
 from tests import heartbeat_cases as cases
+from tests.conftest import backends
 
 pytestmark = pytest.mark.invariants
 
@@ -91,3 +100,58 @@ def test_a_heartbeat_renews_the_redis_copy_and_rebuilds_a_lost_one(factory, api,
     rds.delete(key)  # a Redis loss
     assert api.post("/api/sessions/heartbeat", token, json={"cliente_id": c.id}).status_code == 200
     assert rds.hget(key, "session_id") == sid and 0 < rds.pttl(key) <= full
+
+
+@contextlib.contextmanager
+def _round_trips() -> Iterator[collections.Counter]:
+    """What this thread writes to the run's Redis and database during the
+    block: the drivers send one request per `sendall` (a pipeline or a
+    multi-statement is one), so writes are round trips."""
+    ports = {make_url(backends().redis_url).port or 6379: "redis",
+             make_url(backends().database_url).port or 3306: "database"}
+    seen: collections.Counter = collections.Counter()
+    me, real = threading.get_ident(), socket.socket.sendall
+
+    def counted(self: socket.socket, data: Any, *args: Any) -> Any:
+        if threading.get_ident() == me:
+            with contextlib.suppress(OSError):
+                seen[ports.get(self.getpeername()[1], "other")] += 1
+        return real(self, data, *args)
+
+    socket.socket.sendall = counted  # type: ignore[method-assign]
+    try:
+        yield seen
+    finally:
+        socket.socket.sendall = real  # type: ignore[method-assign]
+
+
+def test_a_heartbeat_is_one_round_trip_to_redis_and_one_to_the_database(factory, api):
+    """The rate limit and the session copy's TTL in one Lua call; the UPDATE,
+    its read-back and COMMIT in one multi-statement (MariaDB/MySQL)."""
+    asesor = factory.asesor()
+    token = factory.token(asesor)
+    c = factory.cliente("derivado", asesor.id)
+    assert api.post("/api/sessions/start", token, json={"cliente_id": c.id}).status_code == 201
+    api.post("/api/sessions/heartbeat", token, json={"cliente_id": c.id})  # pools warm
+    with _round_trips() as seen:
+        beat = api.post("/api/sessions/heartbeat", token, json={"cliente_id": c.id})
+    assert beat.status_code == 200, beat.text
+    assert seen["redis"] == 1, seen
+    if backends().database_url.startswith("mysql"):
+        assert seen["database"] == 1, seen
+
+
+def test_the_limiter_renews_the_copy_in_its_own_call_only_within_the_limit(rds):
+    limiter = RateLimiter(rds, f"rl-renew-{uuid.uuid4().hex[:8]}")
+    copy = f"{limiter.prefix}:session:1"
+    rds.set(copy, "x", px=1_000)
+    assert limiter.hit_and_renew("heartbeat", "7", (2, 60), (copy, 60_000))[2] is True
+    assert rds.pttl(copy) > 50_000
+    assert limiter.hit_and_renew("heartbeat", "7", (2, 60), (f"{copy}-gone", 60_000))[2] is False
+    assert not rds.exists(f"{copy}-gone")  # renewing never creates the copy
+    rds.pexpire(copy, 1_000)
+    with pytest.raises(RateLimited):  # the third within the window: refused, not renewed
+        limiter.hit_and_renew("heartbeat", "7", (2, 60), (copy, 60_000))
+    assert rds.pttl(copy) <= 1_000
+    assert limiter.hit_and_renew("heartbeat", "7", None, (copy, 60_000)) == (-1, 0, None)
+    assert limiter.hit_and_renew("login", "7", (2, 60))[2] is None  # nothing asked
