@@ -10,8 +10,7 @@ from dataclasses import dataclass
 from flask import Flask
 from sqlalchemy import Engine, MetaData
 
-from app import cli, contract, errors, http_policy, queue
-from app.api import register_blueprints
+from app import queue
 from app.logs import configure_logging
 from app.registry import EXTENSION
 from core.services import Services
@@ -40,6 +39,15 @@ def build_app(settings: Settings | None = None, *, role: str = "cli") -> Flask:
 
     celery_app = queue.celery_init_app(app, settings)
     svc = app.extensions[EXTENSION] = Services.build(settings, queue.timeout_arming(celery_app))
+
+    if role == "worker":
+        # A Celery process (worker, beat, Flower) serves no HTTP: none of the
+        # blueprints, OpenAPI contract or CLI are imported (4-5 MB less RSS in
+        # each of the worker's processes, measured for issue 19).
+        return app
+
+    from app import cli, contract, errors, http_policy
+    from app.api import register_blueprints
 
     errors.register(app)
     if role == "web":

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
-from celery.signals import worker_process_init
+from celery.signals import worker_before_create_process, worker_process_init
 
 import tasks.sessions  # noqa: F401 - registers the tasks
 from app import create_app, queue
@@ -33,3 +34,12 @@ if _settings.fault_transition_delay:  # APP_ENV=test only (checked by Settings)
 def _fresh_connections(**_kwargs) -> None:
     """A forked pool process must not share the parent's database sockets."""
     _services.db.engine.dispose(close=False)
+
+
+@worker_before_create_process.connect
+def _freeze_before_fork(**_kwargs) -> None:
+    """Move everything imported so far out of the collector's reach before a
+    pool process is forked: the children then never write to those objects'
+    pages (a collection touches every tracked object), so the pages stay
+    shared with the parent instead of being copied into each child."""
+    gc.freeze()
