@@ -71,12 +71,14 @@ test: $(STAMP) web
 	@$(MAKE) --no-print-directory web-test
 
 # The engine at call-center scale (README "Performance"): the real system driven
-# by real clients; writes bench/results/scale.{json,png,md}. The default is the
-# committed full run (~35 min); `python -m bench.scale --help` for the options.
-BENCH_ARGS ?= --sessions 10000 --gtr 50 --duration 840 --time-factor 1 \
-	--heartbeat-interval 150 --handling 0.5 1.0 --start-rate 40 \
-	--strategy-sessions 2000 --strategy-time-factor 5 --strategy-heartbeat-interval 30 \
-	--strategy-duration 240
+# by real clients; writes bench/results/scale.{json,png,md} and the generated
+# block of docs/performance.md (bench/report.py). The default is the committed
+# full run at the seed's cadence (~40 min): 10,000 sessions, a heartbeat every
+# 30 s, 30 minutes. The timeout strategies' comparison: add
+# `--phases strategies --strategy-sessions 2000 ...`; `python -m bench.scale --help`.
+BENCH_ARGS ?= --sessions 10000 --gtr 50 --duration 1800 --time-factor 1 \
+	--heartbeat-interval 30 --handling 0.5 1.0 --start-rate 40 --loadgen-procs 2 \
+	--phases floor engine
 bench: $(STAMP)
 	$(PY) -m bench.scale $(BENCH_ARGS)
 

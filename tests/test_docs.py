@@ -183,3 +183,17 @@ def test_the_readme_settings_are_the_documented_ones():
 def test_the_jwt_secret_line_says_what_it_is():
     row = next(cells for cells in config_rows() if cells[0] == "`JWT_SECRET`")
     assert "32" in row[2] and "production" in row[2] and "key" in row[2], row
+
+
+def test_the_performance_page_states_the_committed_full_run():
+    """docs/performance.md's figures of the last full run are rendered from
+    bench/results/scale.json (bench/report.py), never typed by hand."""
+    import json
+
+    from bench import report
+
+    page = report.PAGE.read_text()
+    assert page.count(report.BEGIN) == 1 and page.count(report.END) == 1
+    block = page.split(report.BEGIN, 1)[1].split(report.END, 1)[0]
+    expected = report.render(json.loads(report.RUN.read_text()))
+    assert report.BEGIN + block + report.END == expected, "run: python -m bench.report"
