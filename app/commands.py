@@ -27,7 +27,8 @@ class Command:
     role: Role | None
     #: the configured rate limit counted per user (Settings.rate_limit), or None
     limit: str | None
-    run: Callable[[Services, Principal, Any], tuple[dict[str, Any], int]]
+    #: (services, principal, body), plus `renewed=` when `renews_copy`
+    run: Callable[..., tuple[dict[str, Any], int]]
     forbidden: str = "this needs another role"
     #: `run` checks the token against the database itself, inside its own
     #: statement (the heartbeat: core/heartbeat.py), so the separate check
