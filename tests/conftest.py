@@ -14,8 +14,10 @@ import logging
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -303,6 +305,38 @@ class Api:
 
     def post(self, path: str, token: str | None = None, **kw: Any):
         return self.call("POST", path, token, **kw)
+
+
+def start_sessions(api: Api, f: Factory, n: int, per_advisor: int = 10
+                   ) -> dict[int, dict[str, Any]]:
+    """n live sessions on the real web process (cliente_id -> the start answer
+    and its token), started 10 at a time so that even on a loaded machine they
+    all start well within one timeout; `per_advisor` clients per advisor."""
+    todo: list[tuple[int, str]] = []
+    for i in range(n):
+        if i % per_advisor == 0:
+            asesor = f.asesor()
+            token = f.token(asesor)
+        todo.append((f.cliente("derivado", asesor.id).id, token))
+
+    def one(item: tuple[int, str]) -> tuple[int, dict[str, Any]]:
+        cid, token = item
+        r = Api(api.base_url).post("/api/sessions/start", token, json={"cliente_id": cid})
+        assert r.status_code == 201, r.text
+        return cid, {**r.json(), "token": token}
+
+    with ThreadPoolExecutor(10) as pool:
+        return dict(pool.map(one, todo))
+
+
+def wait_settled(f: Factory, cids, timeout: float) -> None:
+    """Until none of these clients is en_gestion any more (or fail)."""
+    end = time.time() + timeout
+    pending = set(cids)
+    while pending and time.time() < end:
+        pending = {c for c in pending if f.get_cliente(c).estado == "en_gestion"}
+        time.sleep(0.2)
+    assert not pending, f"{len(pending)} sessions never ended: {sorted(pending)[:5]}"
 
 
 @pytest.fixture

@@ -20,7 +20,6 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -36,7 +35,15 @@ from core.db import Database
 from core.eventlog import create_schema
 from harness.backends import Backends, scratch_database, scratch_redis
 from harness.stack import Stack
-from tests.conftest import Api, Factory, Listener, backends, for_cliente
+from tests.conftest import (
+    Api,
+    Factory,
+    Listener,
+    backends,
+    for_cliente,
+    start_sessions,
+    wait_settled,
+)
 
 pytestmark = pytest.mark.stack  # kills the stack's processes
 
@@ -100,36 +107,6 @@ def worker_back(fs: Stack) -> Iterator[None]:
         fs.kill(name)
     fs.start_worker()
     fs.wait_healthy()
-
-
-def start_sessions(api: Api, f: Factory, n: int, per_advisor: int = 10
-                   ) -> dict[int, dict[str, Any]]:
-    """n live sessions (cliente_id -> the start answer), started 10 at a time so
-    that even on a loaded machine they all start well within one timeout."""
-    todo: list[tuple[int, str]] = []
-    for i in range(n):
-        if i % per_advisor == 0:
-            asesor = f.asesor()
-            token = f.token(asesor)
-        todo.append((f.cliente("derivado", asesor.id).id, token))
-
-    def one(item: tuple[int, str]) -> tuple[int, dict[str, Any]]:
-        cid, token = item
-        r = Api(api.base_url).post("/api/sessions/start", token, json={"cliente_id": cid})
-        assert r.status_code == 201, r.text
-        return cid, {**r.json(), "token": token}
-
-    with ThreadPoolExecutor(10) as pool:
-        return dict(pool.map(one, todo))
-
-
-def wait_settled(f: Factory, cids, timeout: float) -> None:
-    end = time.time() + timeout
-    pending = set(cids)
-    while pending and time.time() < end:
-        pending = {c for c in pending if f.get_cliente(c).estado == "en_gestion"}
-        time.sleep(0.2)
-    assert not pending, f"{len(pending)} sessions never ended: {sorted(pending)[:5]}"
 
 
 def assert_each_ended_once(fdb: Database, sessions: dict[int, dict[str, Any]],

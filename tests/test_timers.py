@@ -15,7 +15,6 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis
@@ -28,7 +27,7 @@ from core.models import GestionSession
 from core.timers import SENT_LEASE, TimerQueue
 from harness.backends import Backends, scratch_database, scratch_redis
 from harness.stack import Stack
-from tests.conftest import Api, Factory, backends
+from tests.conftest import Api, Factory, backends, start_sessions, wait_settled
 
 # ------------------------------------------------------------- the queue itself
 
@@ -156,35 +155,10 @@ def ts(tmp_path: Path) -> Iterator[tuple[Stack, Database]]:
             database.dispose()
 
 
-def _start_many(stack: Stack, f: Factory, n: int) -> dict[int, dict[str, Any]]:
-    todo = []
-    for _ in range(n):
-        a = f.asesor()
-        todo.append((f.cliente("derivado", a.id).id, f.token(a)))
-
-    def one(item: tuple[int, str]) -> tuple[int, dict[str, Any]]:
-        cid, token = item
-        r = Api(stack.base_url).post("/api/sessions/start", token, json={"cliente_id": cid})
-        assert r.status_code == 201, r.text
-        return cid, {**r.json(), "token": token}
-
-    with ThreadPoolExecutor(10) as pool:
-        return dict(pool.map(one, todo))
-
-
 def _broker(stack: Stack) -> tuple[int, dict[str, str]]:
     """(messages queued, the unacknowledged ones a worker holds)."""
     r = redis.Redis.from_url(stack.backends.redis_url, decode_responses=True)
     return int(r.llen("celery")), r.hgetall("unacked")
-
-
-def _wait_ended(f: Factory, cids, timeout: float) -> None:
-    end = time.time() + timeout
-    left = set(cids)
-    while left and time.time() < end:
-        left = {c for c in left if f.get_cliente(c).estado == "en_gestion"}
-        time.sleep(0.2)
-    assert not left, f"{len(left)} sessions still active"
 
 
 @pytest.mark.stack
@@ -196,7 +170,7 @@ def test_ended_sessions_leave_no_message_in_the_broker(ts):
     stack, database = ts
     f = Factory(database, stack.env["JWT_SECRET"])
     api = Api(stack.base_url)
-    sessions = _start_many(stack, f, 40)
+    sessions = start_sessions(Api(stack.base_url), f, 40, per_advisor=1)
     ended = dict(list(sessions.items())[:30])
     for cid, s in ended.items():
         r = api.post("/api/sessions/end", s["token"],
@@ -211,7 +185,7 @@ def test_ended_sessions_leave_no_message_in_the_broker(ts):
     print(f"\n[due-queue] 40 started, 30 ended: {queued} queued + {len(unacked)} unacked "
           f"broker messages for {len(live)} live sessions ({per_live:.2f} per live session)")
     assert per_live <= 1.1
-    _wait_ended(f, live, timeout=TIMEOUT + 10)
+    wait_settled(f, live, timeout=TIMEOUT + 10)
     rep = check(database, stuck_bound=4.0, session_ids={s["session_id"] for s in
                                                          sessions.values()})
     assert rep.ok, rep.problems()
@@ -228,7 +202,7 @@ def test_a_killed_workers_timeouts_come_back_without_the_sweep(ts):
     the next sweep)."""
     stack, database = ts
     f = Factory(database, stack.env["JWT_SECRET"])
-    sessions = _start_many(stack, f, 10)
+    sessions = start_sessions(Api(stack.base_url), f, 10, per_advisor=1)
     ids = {s["session_id"] for s in sessions.values()}
     first = min(s["deadline"] for s in sessions.values())
     while time.time() < first - 0.5:  # until the worker holds all 10 tasks
@@ -245,7 +219,7 @@ def test_a_killed_workers_timeouts_come_back_without_the_sweep(ts):
     assert all(f.get_cliente(c).estado == "en_gestion" for c in sessions)
     spawned = time.time()
     stack.start_worker()
-    _wait_ended(f, sessions, timeout=20)
+    wait_settled(f, sessions, timeout=20)
     took = time.time() - spawned
     print(f"\n[kill -9, due-queue] 10 held timeouts done {took:.2f} s after a new worker "
           "was spawned")
