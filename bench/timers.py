@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -303,13 +304,9 @@ def beat_and_end(db: Database, r: redis.Redis, prefix: str, timers: list[Timer],
             beat.append(timers[i])
             heapq.heappush(sched.beats, (now + every, i))
     if beat:
-        for i in range(0, len(beat), 2000):
-            chunk = beat[i:i + 2000]
+        for chunk in _chunks(beat):
             with db.transaction() as tx:
-                tx.execute(update(GestionSession)
-                           .where(GestionSession.id.in_([t.sid for t in chunk]),
-                                  GestionSession.status == "active",
-                                  GestionSession.deadline_at > db_now())
+                tx.execute(update(GestionSession).where(*_still_live(chunk))
                            .values(last_activity_at=db_now(), deadline_at=db_now() + timeout,
                                    heartbeats=GestionSession.heartbeats + 1)
                            .execution_options(synchronize_session=False))
@@ -318,13 +315,9 @@ def beat_and_end(db: Database, r: redis.Redis, prefix: str, timers: list[Timer],
             pipe.pexpire(f"{prefix}:session:{t.cid}", int(timeout * 1000))
         pipe.execute()
     if end:
-        for i in range(0, len(end), 2000):
-            chunk = end[i:i + 2000]
+        for chunk in _chunks(end):
             with db.transaction() as tx:
-                tx.execute(update(GestionSession)
-                           .where(GestionSession.id.in_([t.sid for t in chunk]),
-                                  GestionSession.status == "active",
-                                  GestionSession.deadline_at > db_now())
+                tx.execute(update(GestionSession).where(*_still_live(chunk))
                            .values(status="completed", ended_at=db_now(), resultado="gestionado")
                            .execution_options(synchronize_session=False))
                 tx.execute(update(Cliente)
@@ -338,6 +331,18 @@ def beat_and_end(db: Database, r: redis.Redis, prefix: str, timers: list[Timer],
             pipe.delete(f"{prefix}:session:{t.cid}")
         pipe.execute()
         sched.ended += len(end)
+
+
+def _chunks(timers: list[Timer], size: int = 2000) -> Iterator[list[Timer]]:
+    """Heartbeats and ends are written a few thousand sessions per statement."""
+    for i in range(0, len(timers), size):
+        yield timers[i:i + size]
+
+
+def _still_live(chunk: list[Timer]) -> tuple[Any, ...]:
+    """These sessions, where still live by the database clock."""
+    return (GestionSession.id.in_([t.sid for t in chunk]), GestionSession.status == "active",
+            GestionSession.deadline_at > db_now())
 
 
 def report(args: argparse.Namespace, db: Database, out: Run, rss_start: float | None,
