@@ -15,7 +15,6 @@ import argparse
 import collections
 import json
 import os
-import socket
 import sys
 import time
 from pathlib import Path
@@ -31,9 +30,8 @@ from core.db import Database  # noqa: E402
 from core.eventlog import create_schema  # noqa: E402
 from core.models import Cliente, User  # noqa: E402
 from harness.backends import Backends, choose  # noqa: E402
+from harness.roundtrips import round_trips  # noqa: E402
 from harness.stack import system_env  # noqa: E402
-
-SEEN: collections.Counter = collections.Counter()
 
 
 class InProcess:
@@ -65,30 +63,6 @@ class InProcess:
             tc.PubSubManager = real
 
 
-def _count_round_trips() -> None:
-    """Count what this process writes to MySQL (3306) and Redis (6379): the
-    drivers send one request per `sendall` (a pipeline or a multi-statement is
-    one), so writes are round trips. Only the public socket API is wrapped."""
-    real = socket.socket.sendall
-
-    def counted(self: socket.socket, data: Any, *args: Any) -> Any:
-        try:
-            port = self.getpeername()[1]
-        except OSError:
-            port = None
-        if port == 3306:
-            raw = bytes(data[:40])
-            verb = {14: "PING", 1: "QUIT"}.get(raw[4]) if len(raw) > 4 and raw[4] != 3 else None
-            SEEN["mysql"] += 1
-            first = raw[5:].split(b" ", 1)[0].decode(errors="replace").upper()
-            SEEN["mysql:" + (verb or first)] += 1
-        elif port == 6379:
-            SEEN["redis"] += 1
-        return real(self, data, *args)
-
-    socket.socket.sendall = counted  # type: ignore[method-assign]
-
-
 def setup(backends: Backends) -> tuple[InProcess, list[dict[str, Any]]]:
     db = Database(backends.database_url)
     create_schema(db)
@@ -116,15 +90,16 @@ def setup(backends: Backends) -> tuple[InProcess, list[dict[str, Any]]]:
 
 
 def run(calls: int, reps: int) -> dict[str, Any]:
-    _count_round_trips()
     backends = choose()  # a database and Redis db of its own, released at the end
     try:
-        return _measure(backends, calls, reps)
+        with round_trips({3306: "mysql", 6379: "redis"}, mysql="mysql") as seen:
+            return _measure(backends, calls, reps, seen)
     finally:
         backends.close()
 
 
-def _measure(backends: Backends, calls: int, reps: int) -> dict[str, Any]:
+def _measure(backends: Backends, calls: int, reps: int,
+             seen: collections.Counter) -> dict[str, Any]:
     inproc, targets = setup(backends)
     client = inproc.app.test_client()
     sockets = [inproc.socket_client({"token": t["token"]}) for t in targets]
@@ -151,10 +126,10 @@ def _measure(backends: Backends, calls: int, reps: int) -> dict[str, Any]:
             fn(i)
     trips: dict[str, dict[str, float]] = {}
     for name, fn in kinds.items():
-        SEEN.clear()
+        seen.clear()
         for i in range(100):
             fn(i)
-        trips[name] = {k: v / 100 for k, v in sorted(SEEN.items())}
+        trips[name] = {k: v / 100 for k, v in sorted(seen.items())}
     out: list[dict[str, Any]] = []
     for rep in range(reps):
         cpu = {k: 0.0 for k in kinds}

@@ -5,14 +5,8 @@ connection the server dropped."""
 
 from __future__ import annotations
 
-import collections
-import contextlib
-import socket
-import threading
 import time
 import uuid
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from sqlalchemy import make_url, select, update
@@ -22,6 +16,7 @@ from core.db import Database
 from core.models import RevokedToken, User
 from core.ratelimit import RateLimited, RateLimiter
 from core.tokens import honoured
+from harness.roundtrips import round_trips
 from tests import heartbeat_cases as cases
 from tests.conftest import backends
 
@@ -102,29 +97,6 @@ def test_a_heartbeat_renews_the_redis_copy_and_rebuilds_a_lost_one(factory, api,
     assert rds.hget(key, "session_id") == sid and 0 < rds.pttl(key) <= full
 
 
-@contextlib.contextmanager
-def _round_trips() -> Iterator[collections.Counter]:
-    """What this thread writes to the run's Redis and database during the
-    block: the drivers send one request per `sendall` (a pipeline or a
-    multi-statement is one), so writes are round trips."""
-    ports = {make_url(backends().redis_url).port or 6379: "redis",
-             make_url(backends().database_url).port or 3306: "database"}
-    seen: collections.Counter = collections.Counter()
-    me, real = threading.get_ident(), socket.socket.sendall
-
-    def counted(self: socket.socket, data: Any, *args: Any) -> Any:
-        if threading.get_ident() == me:
-            with contextlib.suppress(OSError):
-                seen[ports.get(self.getpeername()[1], "other")] += 1
-        return real(self, data, *args)
-
-    socket.socket.sendall = counted  # type: ignore[method-assign]
-    try:
-        yield seen
-    finally:
-        socket.socket.sendall = real  # type: ignore[method-assign]
-
-
 def test_a_heartbeat_is_one_round_trip_to_redis_and_one_to_the_database(factory, api):
     """The rate limit and the session copy's TTL in one Lua call; the UPDATE,
     its read-back and COMMIT in one multi-statement (MariaDB/MySQL)."""
@@ -133,7 +105,9 @@ def test_a_heartbeat_is_one_round_trip_to_redis_and_one_to_the_database(factory,
     c = factory.cliente("derivado", asesor.id)
     assert api.post("/api/sessions/start", token, json={"cliente_id": c.id}).status_code == 201
     api.post("/api/sessions/heartbeat", token, json={"cliente_id": c.id})  # pools warm
-    with _round_trips() as seen:
+    ports = {make_url(backends().redis_url).port or 6379: "redis",
+             make_url(backends().database_url).port or 3306: "database"}
+    with round_trips(ports, this_thread=True) as seen:
         beat = api.post("/api/sessions/heartbeat", token, json={"cliente_id": c.id})
     assert beat.status_code == 200, beat.text
     assert seen["redis"] == 1, seen
