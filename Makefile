@@ -74,11 +74,13 @@ test: $(STAMP) web
 # by real clients; writes bench/results/scale.{json,png,md} and the generated
 # block of docs/performance.md (bench/report.py). The default is the committed
 # full run at the seed's cadence (~40 min): 10,000 sessions, a heartbeat every
-# 30 s, 30 minutes. The timeout strategies' comparison: add
+# 30 s, 30 minutes, on two web processes behind nginx with production's config
+# (one gevent process cannot carry it on 2 cores; needs an nginx binary:
+# apt-get install nginx-light). The timeout strategies' comparison: add
 # `--phases strategies --strategy-sessions 2000 ...`; `python -m bench.scale --help`.
 BENCH_ARGS ?= --sessions 10000 --gtr 50 --duration 1800 --time-factor 1 \
 	--heartbeat-interval 30 --handling 0.5 1.0 --start-rate 40 --loadgen-procs 2 \
-	--phases floor engine
+	--webs 2 --phases floor engine
 bench: $(STAMP)
 	$(PY) -m bench.scale $(BENCH_ARGS)
 

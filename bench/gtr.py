@@ -47,11 +47,20 @@ class Board:
             entry["last"] = max(entry["last"], now)
 
 
-async def main(url: str, token: str, count: int, out: Path) -> None:
+def bound_session(addr: str):
+    """An aiohttp session whose connections leave from `addr` (nginx's ip_hash
+    places a client by its address)."""
+    import aiohttp
+
+    return lambda: aiohttp.ClientSession(connector=aiohttp.TCPConnector(local_addr=(addr, 0)))
+
+
+async def main(url: str, token: str, count: int, out: Path, sources: list[str]) -> None:
     board = Board()
     clients = []
-    for _ in range(count):
-        sio = socketio.AsyncClient(reconnection=True)
+    for i in range(count):
+        sio = socketio.AsyncClient(reconnection=True,
+                                   http_session=bound_session(sources[i % len(sources)]))
         sio.on("*", board.on)
         await sio.connect(url, auth={"token": token}, transports=["websocket"], wait_timeout=30)
         clients.append(sio)
@@ -78,4 +87,5 @@ async def main(url: str, token: str, count: int, out: Path) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3]), Path(sys.argv[4])))
+    sources = sys.argv[5].split(",") if len(sys.argv) > 5 else ["127.0.0.1"]
+    asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3]), Path(sys.argv[4]), sources))

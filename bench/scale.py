@@ -32,6 +32,7 @@ import os
 import platform
 import queue
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -56,8 +57,9 @@ from bench.strategies import STRATEGIES  # noqa: E402
 from core.db import Database  # noqa: E402
 from core.eventlog import create_schema  # noqa: E402
 from core.models import Base, Cliente, GestionSession, User  # noqa: E402
-from harness.backends import LOCK_KEY, Backends, choose  # noqa: E402
-from harness.stack import CELERY, PY, Stack  # noqa: E402
+from harness import balancer  # noqa: E402
+from harness.backends import LOCK_KEY, Backends, choose, free_port  # noqa: E402
+from harness.stack import CELERY, PY, Stack, wait_until_up  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 SEED_TIMEOUT = 600.0  # the production SESSION_TIMEOUT (s)
@@ -102,6 +104,7 @@ class Plan:
     race_clients: int = 50
     race_advisors: int = 5
     loadgen_procs: int = 1
+    webs: int = 1  # web processes in the engine run; more than one: behind nginx (ip_hash)
     sample_every: float = 5.0
     async_mode: str = "gevent"
     name: str = "scale"
@@ -123,6 +126,24 @@ class BenchStack(Stack):
     def __init__(self, backends: Backends, logdir: Path, strategy: str, **env: str) -> None:
         super().__init__(backends, logdir, **env)
         self.strategy = strategy
+        self.front_url = self.base_url  # what clients reach: the web, or nginx before webs
+        self.sources = ["127.0.0.1"]  # client source addresses, dealt out in turn
+
+    def start_balanced(self, webs: int) -> None:
+        """webs - 1 more web processes and nginx with production's site config
+        in front of all of them; clients then come from addresses ip_hash
+        shares out evenly (harness/balancer.py)."""
+        binary = balancer.nginx_binary()
+        if binary is None:
+            raise RuntimeError("--webs > 1 needs nginx (apt-get install nginx-light)")
+        for k in range(2, webs + 1):
+            self.start_extra_web(f"web{k}")
+        listen = free_port()
+        conf = balancer.write_main_conf(list(self.web_ports.values()), listen, self.logdir)
+        self._spawn("nginx", [binary, "-p", str(self.logdir), "-c", str(conf)])
+        self.front_url = f"http://127.0.0.1:{listen}"
+        wait_until_up(self.front_url, self.procs["nginx"], self.logdir / "nginx-error.log")
+        self.sources = balancer.spread(webs, 4)
 
     def start_web(self) -> None:
         if self.strategy == "engine":
@@ -232,8 +253,10 @@ class Child:
 
 
 class Listener(Child):
-    def __init__(self, url: str, token: str, count: int, out: Path) -> None:
-        super().__init__([PY, "-m", "bench.gtr", url, token, str(count), str(out)], stdin=True)
+    def __init__(self, url: str, token: str, count: int, out: Path,
+                 sources: list[str] | None = None) -> None:
+        super().__init__([PY, "-m", "bench.gtr", url, token, str(count), str(out),
+                          ",".join(sources or ["127.0.0.1"])], stdin=True)
         self.out = out
         self.wait_for("connected", 60 + count)
 
@@ -363,7 +386,7 @@ class Sampler(threading.Thread):
 
 
 def start_stack(backends: Backends, db: Database, logdir: Path, strategy: str, plan: Plan,
-                timeout: float, **env: str) -> BenchStack:
+                timeout: float, webs: int = 1, **env: str) -> BenchStack:
     reset(db, backends)
     logdir.mkdir(parents=True, exist_ok=True)
     stack = BenchStack(backends, logdir, strategy, ASYNC_MODE=plan.async_mode,
@@ -373,6 +396,8 @@ def start_stack(backends: Backends, db: Database, logdir: Path, strategy: str, p
                        DB_POOL_SIZE="20", **env)
     try:
         stack.start()
+        if webs > 1:
+            stack.start_balanced(webs)
     except BaseException:
         stack.stop()
         raise
@@ -539,7 +564,8 @@ def sessions_phase(backends: Backends, db: Database, logdir: Path, plan: Plan, s
     timeout = SEED_TIMEOUT / factor
     hb_interval = hb_interval or SEED_HEARTBEAT / factor
     work = logdir / label
-    stack = start_stack(backends, db, work, strategy, plan, timeout)
+    webs = plan.webs if strategy == "engine" else 1
+    stack = start_stack(backends, db, work, strategy, plan, timeout, webs=webs)
     secret = stack.env["JWT_SECRET"]
     lo, hi = plan.handling
     per_advisor = max(2, math.ceil(duration / (lo * timeout)) + 1)
@@ -547,10 +573,12 @@ def sessions_phase(backends: Backends, db: Database, logdir: Path, plan: Plan, s
         progress(f"{strategy}: seeding", 0, 1)
         advisors = seed_advisors(db, secret, strategy, n, per_advisor)
         progress(f"{strategy}: seeding", 1, 1)
-        listener = Listener(stack.base_url, gtr_token(db, secret), plan.gtr, work / "gtr.json")
+        listener = Listener(stack.front_url, gtr_token(db, secret), plan.gtr, work / "gtr.json",
+                            stack.sources)
         t0 = time.time() + 2.0
         procs = max(1, min(plan.loadgen_procs, n))
-        gens = [loadgen({"mode": "sessions", "base_url": stack.base_url, "t0": t0,
+        gens = [loadgen({"mode": "sessions", "base_url": stack.front_url, "t0": t0,
+                         "sources": stack.sources,
                          "duration": duration, "advisors": advisors[k::procs],
                          "start_rate": plan.start_rate / procs, "hb_interval": hb_interval,
                          "handling": [lo * timeout, hi * timeout],
@@ -591,8 +619,13 @@ def sessions_phase(backends: Backends, db: Database, logdir: Path, plan: Plan, s
         log_errors = {name: tail_errors(stack.logdir / f"{name}.log") for name in stack.procs}
     finally:
         stack.stop()
-    return session_figures(strategy, n, duration, factor, plan, t0, outs, got, due, samples,
-                           log_errors, hb_interval)
+    figures = session_figures(strategy, n, duration, factor, plan, t0, outs, got, due, samples,
+                              log_errors, hb_interval)
+    if webs > 1:
+        figures["balancing"] = {"webs": webs, "front": "nginx, deploy/nginx/default.conf (ip_hash)",
+                                "client_source_addresses": stack.sources,
+                                "requests_per_upstream": balancer.upstream_split(work)}
+    return figures
 
 
 def tail_errors(path: Path) -> int:
@@ -651,7 +684,8 @@ def session_figures(strategy: str, n: int, duration: float, factor: float, plan:
     per_session = [(s["queued"] + s["unacked"]) / s["active"] for s in steady if s["active"]]
     first, last = (steady[0], steady[-1]) if steady else ({}, {})
     rss = {}
-    for name in ("web", "worker", "beat"):
+    names = sorted({k[4:-3] for s in steady for k in s if k.startswith("rss_")})
+    for name in names:
         key = f"rss_{name}_mb"
         values = [s[key] for s in steady if key in s]
         if values:
@@ -669,7 +703,8 @@ def session_figures(strategy: str, n: int, duration: float, factor: float, plan:
                               "pct_of_machine": round(used / wall / (os.cpu_count() or 1) * 100,
                                                       1)}
     requests_done = counts.get("heartbeats", 0) + counts.get("starts", 0) + counts.get("ended", 0)
-    web_cpu = cpu.get("web", {}).get("cpu_s", 0.0)
+    # every web process (web, web2, ...), not nginx
+    web_cpu = sum(c["cpu_s"] for k, c in cpu.items() if re.fullmatch(r"web\d*", k))
     return {
         "strategy": strategy, "sessions": n, "gtr_clients": m, "duration_s": duration,
         "time_factor": factor, "session_timeout_s": SEED_TIMEOUT / factor,
@@ -804,6 +839,9 @@ def table(result: dict[str, Any]) -> str:
             f"{eng['timeout_lateness_s']['early']}, unexpected "
             f"{eng['timeout_lateness_s']['unexpected_timeouts']}",
             f"web CPU per 1,000 requests in the run: {eng['web_cpu_s_per_1000_requests']} s",
+            *([f"web processes: {eng['balancing']['webs']} behind "
+               f"{eng['balancing']['front']}; requests per upstream "
+               f"{eng['balancing']['requests_per_upstream']}"] if eng.get("balancing") else []),
             "RSS: " + "; ".join(f"{k} {r['steady_start_mb']} → {r['end_mb']} MB "
                                 f"({r['growth_pct']:+}%)" for k, r in eng["rss"].items()),
             "CPU, % of the machine: " + ", ".join(f"{k} {c['pct_of_machine']}"
@@ -873,7 +911,9 @@ def plot(result: dict[str, Any], path: Path) -> None:
     ax = axes[1][0]
     if eng:
         xs = [s["t"] for s in eng["series"]["samples"]]
-        for name in ("web", "worker", "beat"):
+        names = sorted({k[4:-3] for s in eng["series"]["samples"] for k in s
+                        if k.startswith("rss_")})
+        for name in names:
             key = f"rss_{name}_mb"
             ax.plot(xs, [s.get(key) for s in eng["series"]["samples"]], label=f"RSS {name}")
         ax.set_xlabel("s since the run started")
@@ -978,6 +1018,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--capacity-min-requests", type=int, default=Plan.capacity_min_requests)
     p.add_argument("--capacity-reps", type=int, default=Plan.capacity_reps)
     p.add_argument("--loadgen-procs", type=int, default=Plan.loadgen_procs)
+    p.add_argument("--webs", type=int, default=Plan.webs,
+                   help="web processes in the engine run; more than one: behind nginx with "
+                        "production's config (needs an nginx binary)")
     p.add_argument("--phases", nargs="+", default=list(Plan.phases),
                    choices=list(Plan.phases))
     p.add_argument("--profile", action="store_true",
@@ -995,7 +1038,7 @@ def main(argv: list[str] | None = None) -> int:
                 strategies=tuple(a.strategies), strategy_sessions=a.strategy_sessions,
                 strategy_duration=a.strategy_duration,
                 strategy_time_factor=a.strategy_time_factor, scan_interval=a.scan_interval,
-                capacity_step=a.capacity_step, loadgen_procs=a.loadgen_procs,
+                capacity_step=a.capacity_step, loadgen_procs=a.loadgen_procs, webs=a.webs,
                 capacity_min_requests=a.capacity_min_requests, capacity_reps=a.capacity_reps,
                 async_mode=a.async_mode, name=a.name, out_dir=a.out_dir,
                 phases=tuple(a.phases), profile=a.profile)

@@ -1,0 +1,101 @@
+"""Production's load balancing on loopback: nginx with deploy/nginx/default.conf
+in front of several web processes, for benchmarks that need more than one.
+
+Production balances with `ip_hash`, which keys on the first three octets of
+the client's IPv4 address. Every loopback client is 127.0.0.1, so all of them
+would reach one replica; a load generator spreads its clients over source
+addresses 127.0.k.1 instead (Linux answers the whole 127/8 on `lo`), and
+`spread()` picks those addresses so that each replica gets the same share.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+from harness.backends import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+NGINX_CONF = ROOT / "deploy" / "nginx" / "default.conf"
+REPLICA_LINE = re.compile(r"^(\s*)server web:3001( [^;]*)?;$", re.M)
+
+
+def nginx_binary() -> str | None:
+    return shutil.which("nginx") or next(
+        (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if Path(p).exists()), None)
+
+
+def ip_hash_peer(addr: str, peers: int) -> int:
+    """The upstream index nginx's ip_hash picks for an IPv4 client when every
+    peer is up and weighs 1 (ngx_http_upstream_ip_hash_module.c: 89, then
+    h = (h * 113 + octet) % 6271 over three octets, then h % peers)."""
+    h = 89
+    for octet in addr.split(".")[:3]:
+        h = (h * 113 + int(octet)) % 6271
+    return h % peers
+
+
+def spread(replicas: int, per_replica: int) -> list[str]:
+    """Source addresses 127.0.k.1, `per_replica` of them reaching each replica,
+    in round-robin order of replica (so clients dealt over the list in turn
+    are shared out evenly)."""
+    if replicas <= 1:
+        return ["127.0.0.1"]
+    found: list[list[str]] = [[] for _ in range(replicas)]
+    for k in range(1, 256):
+        addr = f"127.0.{k}.1"
+        bucket = found[ip_hash_peer(addr, replicas)]
+        if len(bucket) < per_replica:
+            bucket.append(addr)
+        if all(len(b) == per_replica for b in found):
+            break
+    return [found[r][i] for i in range(per_replica) for r in range(replicas)]
+
+
+def config(ports: list[int], listen: int, logdir: Path) -> str:
+    """deploy/nginx/default.conf with the compose names replaced: one `server`
+    line a replica (same parameters), Flower on a closed port, the UI root a
+    folder of the run's, the access log (same format) to a file."""
+    text = NGINX_CONF.read_text()
+    match = REPLICA_LINE.search(text)
+    if match is None:
+        raise RuntimeError(f"no 'server web:3001' line in {NGINX_CONF}")
+    indent, params = match.group(1), match.group(2) or ""
+    replicas = "\n".join(f"{indent}server 127.0.0.1:{p}{params};" for p in ports)
+    text = REPLICA_LINE.sub(lambda _: replicas, text, count=1)
+    text = text.replace("server flower:5555;", f"server 127.0.0.1:{free_port()};")
+    text = re.sub(r"listen 80;", f"listen 127.0.0.1:{listen};", text, count=1)
+    text = text.replace("access_log /dev/stdout albru_json;",
+                        f"access_log {logdir}/nginx-access.log albru_json;")
+    (logdir / "html").mkdir(exist_ok=True)
+    return text.replace("root /usr/share/nginx/html;", f"root {logdir}/html;")
+
+
+def write_main_conf(ports: list[int], listen: int, logdir: Path) -> Path:
+    """A main nginx.conf as the image's (workers = cores) around the site."""
+    site = logdir / "albru-site.conf"
+    site.write_text(config(ports, listen, logdir))
+    main = logdir / "nginx.conf"
+    main.write_text(
+        f"daemon off;\nworker_processes auto;\npid {logdir}/nginx.pid;\n"
+        f"error_log {logdir}/nginx-error.log warn;\n"
+        "events { worker_connections 16384; }\n"
+        f"http {{\n client_body_temp_path {logdir}/nginx-tmp;\n"
+        f" proxy_temp_path {logdir}/nginx-tmp;\n include {site};\n}}\n")
+    (logdir / "nginx-tmp").mkdir(exist_ok=True)
+    return main
+
+
+def upstream_split(logdir: Path) -> dict[str, int]:
+    """Requests per upstream address, from the access log (`"upstream":"…"`)."""
+    counts: dict[str, int] = {}
+    path = logdir / "nginx-access.log"
+    if not path.exists():
+        return counts
+    with path.open(errors="replace") as f:
+        for line in f:
+            m = re.search(r'"upstream":"([^"]*)"', line)
+            if m:
+                counts[m.group(1)] = counts.get(m.group(1), 0) + 1
+    return counts
