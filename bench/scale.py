@@ -58,8 +58,8 @@ from core.db import Database  # noqa: E402
 from core.eventlog import create_schema  # noqa: E402
 from core.models import Base, Cliente, GestionSession, User  # noqa: E402
 from harness import balancer  # noqa: E402
-from harness.backends import LOCK_KEY, Backends, choose, free_port  # noqa: E402
-from harness.stack import CELERY, PY, Stack, wait_until_up  # noqa: E402
+from harness.backends import LOCK_KEY, Backends, choose  # noqa: E402
+from harness.stack import CELERY, PY, Stack  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 SEED_TIMEOUT = 600.0  # the production SESSION_TIMEOUT (s)
@@ -126,24 +126,6 @@ class BenchStack(Stack):
     def __init__(self, backends: Backends, logdir: Path, strategy: str, **env: str) -> None:
         super().__init__(backends, logdir, **env)
         self.strategy = strategy
-        self.front_url = self.base_url  # what clients reach: the web, or nginx before webs
-        self.sources = ["127.0.0.1"]  # client source addresses, dealt out in turn
-
-    def start_balanced(self, webs: int) -> None:
-        """webs - 1 more web processes and nginx with production's site config
-        in front of all of them; clients then come from addresses ip_hash
-        shares out evenly (harness/balancer.py)."""
-        binary = balancer.nginx_binary()
-        if binary is None:
-            raise RuntimeError("--webs > 1 needs nginx (apt-get install nginx-light)")
-        for k in range(2, webs + 1):
-            self.start_extra_web(f"web{k}")
-        listen = free_port()
-        conf = balancer.write_main_conf(list(self.web_ports.values()), listen, self.logdir)
-        self._spawn("nginx", [binary, "-p", str(self.logdir), "-c", str(conf)])
-        self.front_url = f"http://127.0.0.1:{listen}"
-        wait_until_up(self.front_url, self.procs["nginx"], self.logdir / "nginx-error.log")
-        self.sources = balancer.spread(webs, 4)
 
     def start_web(self) -> None:
         if self.strategy == "engine":

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import requests
 
+from harness import balancer
 from harness.backends import Backends, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,6 +58,8 @@ class Stack:
         self.env.update(overrides)
         self.procs: dict[str, subprocess.Popen] = {}
         self.web_ports: dict[str, int] = {"web": self.port}
+        self.front_url = self.base_url  # what clients reach: web, or nginx (start_balanced)
+        self.sources = ["127.0.0.1"]  # client source addresses to deal out in turn
         self._logs: dict[str, object] = {}
 
     @property
@@ -87,6 +90,24 @@ class Stack:
         url = f"http://127.0.0.1:{port}"
         wait_until_up(url, self.procs[name], self.logdir / f"{name}.log")
         return url
+
+    def start_balanced(self, webs: int, per_replica: int = 4) -> str:
+        """webs - 1 more web processes and nginx with production's site config
+        in front of all of them (harness/balancer.py); clients should then
+        leave from `sources`, which ip_hash shares out evenly. Returns the
+        front's base URL."""
+        binary = balancer.nginx_binary()
+        if binary is None:
+            raise RuntimeError("nginx is not installed (apt-get install nginx-light)")
+        for k in range(len(self.web_ports) + 1, webs + 1):
+            self.start_extra_web(f"web{k}")
+        listen = free_port()
+        conf = balancer.write_main_conf(list(self.web_ports.values()), listen, self.logdir)
+        self._spawn("nginx", [binary, "-p", str(self.logdir), "-c", str(conf)])
+        self.front_url = f"http://127.0.0.1:{listen}"
+        wait_until_up(self.front_url, self.procs["nginx"], self.logdir / "nginx-error.log")
+        self.sources = balancer.spread(webs, per_replica)
+        return self.front_url
 
     def wait_live(self, timeout: float = 60) -> None:
         """Until the main web process answers /api/health?live=1."""
