@@ -37,3 +37,21 @@ def test_a_wrong_setting_is_named():
                           capture_output=True, text=True, timeout=60)
     assert done.returncode != 0
     assert "SESSION_TIMEOUT must be a number" in done.stderr
+
+
+def test_the_web_process_freezes_its_start_up_objects_before_serving():
+    """A full garbage collection must not walk the ~150,000 start-up objects
+    while requests wait (app/server.py freeze_startup_objects): by the time the
+    server would listen, they are frozen."""
+    from harness.stack import system_env
+    from tests.conftest import backends
+
+    env = {**os.environ, **system_env(backends()), "ASYNC_MODE": "gevent"}
+    code = ("import gc\nimport app.server as s\n"
+            "s.serve_gevent = lambda app, host, port: print('frozen', gc.get_freeze_count())\n"
+            "s.main()\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    frozen = int(done.stdout.split("frozen", 1)[1].split()[0])
+    assert frozen > 50_000, done.stdout
