@@ -65,6 +65,16 @@ def render(result: dict[str, Any]) -> str:
             f"{round(plan['abandon_share'] * 100)} % left to time out.",
             "",
         ]
+        bal = eng.get("balancing")
+        split = " / ".join(str(v) for v in (bal or {}).get("requests_per_upstream", {}).values())
+        lines += [
+            (f"Served by {bal['webs']} web processes behind {bal['front']}; the load generators "
+             f"and GTR clients left from {len(bal['client_source_addresses'])} source addresses "
+             "that ip_hash shares out evenly (harness/balancer.py); requests per replica in "
+             f"nginx's access log: {split}.")
+            if bal else "Served by one web process, reached directly.",
+            "",
+        ]
     lines += ["| verdict | |", "|---|---|"]
     lines += [f"| {VERDICTS.get(key, key)} | {mark(ok)} |"
               for key, ok in result["verdicts"].items()]
