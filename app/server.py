@@ -115,7 +115,7 @@ def main() -> None:
 def freeze_startup_objects() -> None:
     """Move every object alive after start-up (modules, the app, SQLAlchemy's
     mappers: ~150,000) out of the garbage collector's reach. Why: a full
-    collection walked them all, ~90 ms on our machine, and with one event
+    collection walked them all (30–90 ms here: bench/gcpause.py), and with one event
     loop per process every request in flight waited for it (a heartbeat's p99
     tail). The same as the worker does before forking (tasks/worker.py)."""
     gc.collect()
