@@ -17,7 +17,6 @@ import gc
 import json
 import os
 import platform
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -69,8 +68,6 @@ def main(argv: list[str] | None = None) -> int:
             "tracked_objects_after": len(gc.get_objects()),
             "full_collection_ms_before": before,
             "full_collection_ms_after": after,
-            "median_ratio": round(statistics.median(before) / max(statistics.median(after),
-                                                                   1e-3), 1),
         }
     finally:
         backends.close()

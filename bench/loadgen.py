@@ -46,7 +46,6 @@ class Client:
                                            local_addr=(addr, 0)),
             timeout=aiohttp.ClientTimeout(total=60),
         ) for addr in sources]
-        self.http = self.pools[0]
         self.errors: Counter[str] = Counter()
 
     async def post(self, path: str, body: dict[str, Any], token: str | None = None,

@@ -24,6 +24,8 @@ from typing import Any
 
 import pytest
 
+from harness.balancer import nginx_binary
+
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
@@ -795,8 +797,7 @@ def test_nginx_health_check_path_exists(services):
 def test_nginx_accepts_the_config(tmp_path):
     """`nginx -t` on the real file, with the compose host names pointed at
     127.0.0.1 (they only resolve inside compose)."""
-    binary = shutil.which("nginx") or next(
-        (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.path.exists(p)), None)
+    binary = nginx_binary()
     if binary is None:
         pytest.skip("no nginx binary on this machine (apt-get install nginx-light; .ci/run "
                     "installs it): default.conf was checked by crossplane (nginx's parser) "
