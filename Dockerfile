@@ -5,7 +5,7 @@
 #   flower  celery -A tasks.worker flower ...          (port 5555)
 #   migrate flask --app app db upgrade                 (Alembic migrations)
 #   nginx   the `front` stage (docker-compose.yml builds it with target: front):
-#           nginx with the built web UI and deploy/nginx/default.conf inside.
+#           nginx with the built web UI and deploy/nginx/{nginx,default}.conf inside.
 # All dependencies ship as wheels (PyMySQL is pure Python), so no apt step and
 # no compiler are needed. The web UI is built in a Node stage; only its output
 # (web/dist, served by the web process at / and by nginx) reaches the images.
@@ -24,6 +24,7 @@ COPY web/ ./
 RUN npm run build
 
 FROM ${NGINX_IMAGE} AS front
+COPY deploy/nginx/nginx.conf /etc/nginx/nginx.conf
 COPY deploy/nginx/default.conf /etc/nginx/conf.d/default.conf
 COPY --from=webui /web/dist /usr/share/nginx/html
 

@@ -1,5 +1,5 @@
-"""Production's load balancing on loopback: nginx with deploy/nginx/default.conf
-in front of several web processes, for benchmarks that need more than one.
+"""Production's load balancing on loopback: nginx with deploy/nginx/nginx.conf and
+default.conf in front of several web processes, for benchmarks that need more than one.
 
 Production balances with `ip_hash`, which keys on the first three octets of
 the client's IPv4 address. Every loopback client is 127.0.0.1, so all of them
@@ -10,6 +10,7 @@ addresses 127.0.k.1 instead (Linux answers the whole 127/8 on `lo`), and
 
 from __future__ import annotations
 
+import asyncio
 import re
 import shutil
 from pathlib import Path
@@ -18,6 +19,7 @@ from harness.backends import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 NGINX_CONF = ROOT / "deploy" / "nginx" / "default.conf"
+MAIN_CONF = ROOT / "deploy" / "nginx" / "nginx.conf"
 REPLICA_LINE = re.compile(r"^(\s*)server web:3001( [^;]*)?;$", re.M)
 
 
@@ -72,17 +74,29 @@ def config(ports: list[int], listen: int, logdir: Path) -> str:
     return text.replace("root /usr/share/nginx/html;", f"root {logdir}/html;")
 
 
+def main_config(site: Path, logdir: Path) -> str:
+    """deploy/nginx/nginx.conf (the image's main config: workers, connections,
+    open files) with the paths of a run: no `user` (an unprivileged run cannot
+    switch), pid, error log and temp files under `logdir`, `site` included."""
+    text = MAIN_CONF.read_text()
+    text = re.sub(r"^user [^;]*;\n", "", text, flags=re.M)
+    text = re.sub(r"^pid [^;]*;", f"pid {logdir}/nginx.pid;", text, flags=re.M)
+    text = re.sub(r"^error_log [^;]*;", f"error_log {logdir}/nginx-error.log warn;", text,
+                  flags=re.M)
+    include = "include /etc/nginx/conf.d/*.conf;"
+    if include not in text:
+        raise RuntimeError(f"no '{include}' in {MAIN_CONF}")
+    return "daemon off;\n" + text.replace(
+        include, f"client_body_temp_path {logdir}/nginx-tmp;\n"
+                 f"    proxy_temp_path {logdir}/nginx-tmp;\n    include {site};")
+
+
 def write_main_conf(ports: list[int], listen: int, logdir: Path) -> Path:
-    """A main nginx.conf as the image's (workers = cores) around the site."""
+    """Production's main nginx.conf around production's site, on loopback."""
     site = logdir / "albru-site.conf"
     site.write_text(config(ports, listen, logdir))
     main = logdir / "nginx.conf"
-    main.write_text(
-        f"daemon off;\nworker_processes auto;\npid {logdir}/nginx.pid;\n"
-        f"error_log {logdir}/nginx-error.log warn;\n"
-        "events { worker_connections 16384; }\n"
-        f"http {{\n client_body_temp_path {logdir}/nginx-tmp;\n"
-        f" proxy_temp_path {logdir}/nginx-tmp;\n include {site};\n}}\n")
+    main.write_text(main_config(site, logdir))
     (logdir / "nginx-tmp").mkdir(exist_ok=True)
     return main
 
@@ -99,3 +113,29 @@ def upstream_split(logdir: Path) -> dict[str, int]:
             if m:
                 counts[m.group(1)] = counts.get(m.group(1), 0) + 1
     return counts
+
+
+async def hold_connections(host: str, port: int, count: int,
+                           path: str = "/nginx-health") -> list[str]:
+    """`count` connections to the front, all opened and held at once (as desks
+    hold their websockets), then one GET `path` on each: the status line each
+    one got, or what went wrong. Used against nginx on loopback
+    (tests/test_balancer.py) and the compose stack (scripts/compose_smoke.py)."""
+    opened = await asyncio.gather(*(asyncio.open_connection(host, port) for _ in range(count)),
+                                  return_exceptions=True)
+
+    async def ask(conn) -> str:
+        if isinstance(conn, BaseException):
+            return f"connect: {conn!r}"
+        reader, writer = conn
+        try:
+            writer.write(f"GET {path} HTTP/1.1\r\nHost: front\r\n\r\n".encode())
+            await writer.drain()
+            line = await asyncio.wait_for(reader.readline(), 20)
+            return line.decode(errors="replace").strip() or "closed"
+        except (TimeoutError, OSError) as exc:
+            return f"request: {exc!r}"
+        finally:
+            writer.close()
+
+    return await asyncio.gather(*(ask(conn) for conn in opened))

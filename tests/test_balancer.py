@@ -1,13 +1,15 @@
-"""The benchmarks' production front (harness/balancer.py): deploy/nginx/default.conf
-in front of several web processes, and client source addresses that nginx's
+"""The benchmarks' production front (harness/balancer.py): deploy/nginx/nginx.conf and
+default.conf in front of several web processes, and client source addresses that nginx's
 ip_hash shares out evenly. The stack test checks the prediction against a real
 nginx, so a figure from `make bench` is known to come from both replicas."""
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
 import re
+import resource
 from pathlib import Path
 
 import pytest
@@ -81,5 +83,33 @@ def test_each_source_reaches_the_replica_ip_hash_predicts(tmp_path: Path):
             assert upstreams == {f"127.0.0.1:{ports[balancer.ip_hash_peer(source, 2)]}"}
         split = balancer.upstream_split(tmp_path)
         assert sorted(split.values())[-2:] == [15, 16], split  # + that one check
+    finally:
+        stack.stop()
+
+
+#: open connections the connection test holds at once: more than the 2 x 1,024
+#: of the image's own nginx.conf on two workers (deploy/nginx/nginx.conf says why)
+HELD = 3_000
+
+
+@pytest.mark.stack
+def test_front_holds_thousands_of_open_connections(tmp_path: Path):
+    """Every desk keeps a websocket open all shift: with production's main
+    config the front answers on each of HELD connections held at once."""
+    if balancer.nginx_binary() is None:
+        pytest.skip("no nginx binary (apt-get install nginx-light; .ci/run installs it)")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < HELD + 200:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, HELD + 1000), hard))
+    stack = Stack(backends(), tmp_path)
+    try:
+        stack.start_web_live()
+        front = stack.start_balanced(2)
+        host, port = front.removeprefix("http://").split(":")
+        answers = asyncio.run(balancer.hold_connections(host, int(port), HELD))
+        failed = [a for a in answers if a != "HTTP/1.1 200 OK"]
+        assert not failed, f"{len(failed)} of {HELD}: {sorted(set(failed))[:5]}"
+        errors = (tmp_path / "nginx-error.log").read_text()
+        assert "worker_connections are not enough" not in errors
     finally:
         stack.stop()

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from harness.balancer import nginx_binary
+from harness.balancer import main_config, nginx_binary
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "docker-compose.yml"
@@ -32,6 +32,9 @@ DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 ENV_EXAMPLE = ROOT / "env.example"
 NGINX_CONF = ROOT / "deploy" / "nginx" / "default.conf"
+NGINX_MAIN = ROOT / "deploy" / "nginx" / "nginx.conf"
+#: desks (advisors and GTR) with a websocket open at once that the front must hold
+DESKS = 10_000
 MAKEFILE = ROOT / "Makefile"
 CI_RUN = ROOT / ".ci" / "run"
 #: compose's own variables in env.example: they reach the containers through
@@ -422,6 +425,7 @@ def test_nginx_service(services):
     assert deps["web"]["condition"] == deps["flower"]["condition"] == "service_healthy"
     stages = _stages()
     front = stages["front"]
+    assert ("COPY", "deploy/nginx/nginx.conf /etc/nginx/nginx.conf") in front
     assert ("COPY", "deploy/nginx/default.conf /etc/nginx/conf.d/default.conf") in front
     assert ("COPY", "--from=webui /web/dist /usr/share/nginx/html") in front
 
@@ -793,10 +797,45 @@ def test_nginx_health_check_path_exists(services):
     assert f"location = {path}" in _nginx_blocks(NGINX_CONF.read_text())
 
 
+def _directive(text: str, name: str) -> str:
+    found = re.findall(rf"^\s*{name}\s+([^;]+);", re.sub(r"#[^\n]*", "", text), re.M)
+    assert len(found) == 1, f"{name}: {found}"
+    return found[0].strip()
+
+
+def test_front_holds_a_full_shift_of_websockets(services):
+    """Bug: the image's own nginx.conf allowed 1,024 connections per worker and
+    a proxied websocket takes two, so a worker refused desks past ~500. Workers
+    share connections by whoever accepts first, so each is sized for all of
+    them; open files (ours and Docker's) follow."""
+    main = NGINX_MAIN.read_text()
+    connections = int(_directive(main, "worker_connections"))
+    assert connections >= 2 * DESKS, connections
+    files = int(_directive(main, "worker_rlimit_nofile"))
+    assert files >= connections
+    assert _directive(main, "user") == "nginx", "the official image's unprivileged user"
+    assert "include /etc/nginx/conf.d/*.conf;" in main, "default.conf is included"
+    assert "include /etc/nginx/mime.types;" in main
+    nofile = services["nginx"]["ulimits"]["nofile"]
+    assert nofile["soft"] >= files and nofile["hard"] >= files, nofile
+    for name in APP_SERVICES:
+        nofile = services[name]["ulimits"]["nofile"]
+        assert nofile["soft"] >= DESKS, (name, nofile)  # one replica may hold them all
+
+
+def test_main_config_parses_with_nginx_directive_rules():
+    import crossplane
+
+    result = crossplane.parse(str(NGINX_MAIN), strict=True, check_ctx=True, check_args=True,
+                              single=True)
+    assert not result["errors"], result["errors"]
+
+
 @pytest.mark.stack
 def test_nginx_accepts_the_config(tmp_path):
-    """`nginx -t` on the real file, with the compose host names pointed at
-    127.0.0.1 (they only resolve inside compose)."""
+    """`nginx -t` on the real files (deploy/nginx/nginx.conf around default.conf),
+    with the compose host names pointed at 127.0.0.1 (they only resolve inside
+    compose) and the paths of a run (harness.balancer.main_config)."""
     binary = nginx_binary()
     if binary is None:
         pytest.skip("no nginx binary on this machine (apt-get install nginx-light; .ci/run "
@@ -806,9 +845,9 @@ def test_nginx_accepts_the_config(tmp_path):
         .replace("server flower:", "server 127.0.0.1:")
     (tmp_path / "logs").mkdir()
     (tmp_path / "default.conf").write_text(conf)
-    main = tmp_path / "nginx.conf"
-    main.write_text(f"pid {tmp_path}/nginx.pid;\nerror_log stderr;\nevents {{}}\n"
-                    f"http {{\n include {tmp_path}/default.conf;\n}}\n")
+    (tmp_path / "nginx-tmp").mkdir()
+    main = tmp_path / "nginx.conf"  # production's main config around it
+    main.write_text(main_config(tmp_path / "default.conf", tmp_path))
     done = subprocess.run([binary, "-t", "-p", str(tmp_path), "-c", str(main)],
                           capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stderr
