@@ -27,11 +27,13 @@ Each figure is printed and written to a JSON file (--out)."""
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import hashlib
 import json
 import os
 import re
+import resource
 import secrets
 import shutil
 import socket
@@ -50,6 +52,11 @@ import requests
 import socketio
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from harness.balancer import hold_connections  # noqa: E402 - after the path
+
+#: connections the front must hold at once: more than the image's own 2 x 1,024
+HELD_CONNECTIONS = 3_000
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / "env.example"
 STANDINS = ROOT / "deploy" / "standins"
@@ -427,6 +434,31 @@ class Smoke:
         check(r.status_code == 200, f"Flower with its login: {r.status_code}")
         log("health 200; /metrics, /flower/metrics, /flower/healthcheck 404; Flower asks a login")
 
+    def front_capacity(self) -> None:
+        """A shift of open desks fits (bug: the image's 1,024 connections a
+        worker, ~500 websockets): the limits the containers really run with,
+        then HELD_CONNECTIONS connections held at once through the front."""
+        conf = self.stack("exec", "-T", "nginx", "nginx", "-T").stdout
+        found = re.search(r"^\s*worker_connections\s+(\d+);", conf, re.M)
+        check(found and int(found.group(1)) >= 2 * 10_000,
+              f"front's worker_connections: {found and found.group(1)}")
+        for service in ("nginx", "web"):
+            limits = self.stack("exec", "-T", service, "cat", "/proc/1/limits").stdout
+            files = re.search(r"Max open files\s+(\d+)", limits)
+            check(files and int(files.group(1)) >= 65536,
+                  f"{service}'s open files: {files and files.group(1)}")
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft < HELD_CONNECTIONS + 200:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, HELD_CONNECTIONS + 1000), hard))
+        host, port = self.base.removeprefix("http://").split(":")
+        answers = asyncio.run(hold_connections(host, int(port), HELD_CONNECTIONS))
+        failed = [a for a in answers if a != "HTTP/1.1 200 OK"]
+        check(not failed, f"{len(failed)} of {HELD_CONNECTIONS} held connections refused: "
+                          f"{sorted(set(failed))[:5]}")
+        self.figures["front_held_connections"] = HELD_CONNECTIONS
+        log(f"front: worker_connections {found.group(1)}, open files >= 65536 (nginx, web); "
+            f"{HELD_CONNECTIONS} connections held at once, each answered")
+
     def ui(self) -> None:
         """The built UI from nginx, not a placeholder (bug 1: the host's empty web/dist)."""
         for path in ("/", "/login", "/gtr", "/asesor"):
@@ -718,6 +750,7 @@ def main() -> int:
 
         smoke = Smoke(stack, http_port, adminer_port, env)
         smoke.edge()
+        smoke.front_capacity()
         smoke.ui()
         smoke.adminer()
         smoke.first_users()
