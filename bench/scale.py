@@ -92,6 +92,7 @@ class Plan:
     strategy_time_factor: float | None = None  # default: time_factor
     strategy_heartbeat_interval: float | None = None  # default: 30 / strategy time factor
     scan_interval: float = 30.0  # the seed's sweep (s)
+    engine_sweep_interval: float = 30.0  # WORKER_INTERVAL of the engine run (s)
     capacity_rates: tuple[float, ...] = (50, 100, 200, 300, 400, 600, 800, 1000, 1300, 1600, 2000,
                                          2500, 3200, 4000)
     capacity_step: float = 2.0  # s; a step is at least capacity_min_requests long
@@ -374,7 +375,7 @@ def start_stack(backends: Backends, db: Database, logdir: Path, strategy: str, p
     stack = BenchStack(backends, logdir, strategy, ASYNC_MODE=plan.async_mode,
                        LOG_LEVEL="WARNING", SESSION_TIMEOUT=repr(timeout),
                        WORKER_INTERVAL=str(int((plan.scan_interval if strategy == "scan"
-                                                else 30.0) * 1000)),
+                                                else plan.engine_sweep_interval) * 1000)),
                        DB_POOL_SIZE="20", **env)
     try:
         stack.start()
@@ -1014,6 +1015,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--strategy-time-factor", type=float)
     p.add_argument("--strategy-heartbeat-interval", type=float)
     p.add_argument("--scan-interval", type=float, default=Plan.scan_interval)
+    p.add_argument("--engine-sweep-interval", type=float, default=Plan.engine_sweep_interval,
+                   help="s between the engine's sweeps (a probe: longer than the run = none)")
     p.add_argument("--capacity-step", type=float, default=Plan.capacity_step)
     p.add_argument("--capacity-min-requests", type=int, default=Plan.capacity_min_requests)
     p.add_argument("--capacity-reps", type=int, default=Plan.capacity_reps)
@@ -1038,6 +1041,7 @@ def main(argv: list[str] | None = None) -> int:
                 strategies=tuple(a.strategies), strategy_sessions=a.strategy_sessions,
                 strategy_duration=a.strategy_duration,
                 strategy_time_factor=a.strategy_time_factor, scan_interval=a.scan_interval,
+                engine_sweep_interval=a.engine_sweep_interval,
                 capacity_step=a.capacity_step, loadgen_procs=a.loadgen_procs, webs=a.webs,
                 capacity_min_requests=a.capacity_min_requests, capacity_reps=a.capacity_reps,
                 async_mode=a.async_mode, name=a.name, out_dir=a.out_dir,
