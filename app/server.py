@@ -15,6 +15,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import resource
 import signal
 import sys
 import warnings
@@ -102,6 +103,7 @@ def main() -> None:
 
     app = create_app(settings, role="web")
     install_graceful_stop(app, socketio)
+    raise_open_files_limit()
     freeze_startup_objects()
     log.info("web process listening on %s:%s (%s)", settings.host, settings.port,
              settings.async_mode)
@@ -110,6 +112,22 @@ def main() -> None:
         return
     socketio.run(app, host=settings.host, port=settings.port, log_output=False,
                  allow_unsafe_werkzeug=settings.async_mode == "threading")
+
+
+def raise_open_files_limit() -> tuple[int, int]:
+    """Soft open-files limit up to the hard one. Why: every open desk holds a
+    websocket, one file each, and Docker engines since 25 start containers with
+    a soft limit of 1,024 (hard 524,288): a replica refused sockets past ~1,000.
+    Raising the soft limit needs no privilege; the hard one is the host's."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY:
+        hard = max(soft, 1 << 20)
+    if soft != resource.RLIM_INFINITY and soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (OSError, ValueError) as exc:
+            log.warning("open files stay at %d (could not raise to %d: %s)", soft, hard, exc)
+    return resource.getrlimit(resource.RLIMIT_NOFILE)
 
 
 def freeze_startup_objects() -> None:

@@ -442,11 +442,12 @@ class Smoke:
         found = re.search(r"^\s*worker_connections\s+(\d+);", conf, re.M)
         check(found and int(found.group(1)) >= 2 * 10_000,
               f"front's worker_connections: {found and found.group(1)}")
-        for service in ("nginx", "web"):
-            limits = self.stack("exec", "-T", service, "cat", "/proc/1/limits").stdout
-            files = re.search(r"Max open files\s+(\d+)", limits)
-            check(files and int(files.group(1)) >= 65536,
-                  f"{service}'s open files: {files and files.group(1)}")
+        files = {service: self.open_files(service, marker)
+                 for service, marker in (("nginx", "nginx: worker"), ("web", "app.server"))}
+        soft, hard = files["web"]
+        check(soft == hard, f"the web process did not raise its open files: {soft} of {hard}")
+        check(files["nginx"][0] >= 2 * HELD_CONNECTIONS, f"nginx worker's open files: {files}")
+        self.figures["open_files"] = files
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         if soft < HELD_CONNECTIONS + 200:
             resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, HELD_CONNECTIONS + 1000), hard))
@@ -456,8 +457,19 @@ class Smoke:
         check(not failed, f"{len(failed)} of {HELD_CONNECTIONS} held connections refused: "
                           f"{sorted(set(failed))[:5]}")
         self.figures["front_held_connections"] = HELD_CONNECTIONS
-        log(f"front: worker_connections {found.group(1)}, open files >= 65536 (nginx, web); "
+        log(f"front: worker_connections {found.group(1)}, open files (soft, hard) {files}; "
             f"{HELD_CONNECTIONS} connections held at once, each answered")
+
+    def open_files(self, service: str, marker: str) -> tuple[int, int]:
+        """(soft, hard) open files of the first process in `service`'s container
+        whose command line holds `marker`, as the kernel reports them."""
+        script = ('for p in /proc/[0-9]*; do [ "$p" = "/proc/$$" ] && continue; '
+                  'c=$(tr "\\0" " " < "$p/cmdline" 2>/dev/null); case "$c" in *"$1"*) '
+                  'grep "Max open files" "$p/limits"; exit 0;; esac; done; exit 1')
+        out = self.stack("exec", "-T", service, "sh", "-c", script, "sh", marker).stdout
+        found = re.search(r"Max open files\s+(\d+)\s+(\d+)", out)
+        check(found, f"no process with {marker!r} in {service}: {out!r}")
+        return int(found.group(1)), int(found.group(2))
 
     def ui(self) -> None:
         """The built UI from nginx, not a placeholder (bug 1: the host's empty web/dist)."""

@@ -807,7 +807,7 @@ def test_front_holds_a_full_shift_of_websockets(services):
     """Bug: the image's own nginx.conf allowed 1,024 connections per worker and
     a proxied websocket takes two, so a worker refused desks past ~500. Workers
     share connections by whoever accepts first, so each is sized for all of
-    them; open files (ours and Docker's) follow."""
+    them, with open files to match."""
     main = NGINX_MAIN.read_text()
     connections = int(_directive(main, "worker_connections"))
     assert connections >= 2 * DESKS, connections
@@ -816,11 +816,11 @@ def test_front_holds_a_full_shift_of_websockets(services):
     assert _directive(main, "user") == "nginx", "the official image's unprivileged user"
     assert "include /etc/nginx/conf.d/*.conf;" in main, "default.conf is included"
     assert "include /etc/nginx/mime.types;" in main
-    nofile = services["nginx"]["ulimits"]["nofile"]
-    assert nofile["soft"] >= files and nofile["hard"] >= files, nofile
-    for name in APP_SERVICES:
-        nofile = services[name]["ulimits"]["nofile"]
-        assert nofile["soft"] >= DESKS, (name, nofile)  # one replica may hold them all
+    # no `ulimits` above the engine's own: a container asking for more than the
+    # engine's hard limit does not start at all (seen on our CI's engine);
+    # nginx and the web process raise their soft limits themselves
+    for name in APP_SERVICES + ("nginx",):
+        assert "ulimits" not in services[name], name
 
 
 def test_main_config_parses_with_nginx_directive_rules():

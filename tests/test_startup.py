@@ -55,3 +55,29 @@ def test_the_web_process_freezes_its_start_up_objects_before_serving():
     assert done.returncode == 0, done.stderr[-2000:]
     frozen = int(done.stdout.split("frozen", 1)[1].split()[0])
     assert frozen > 50_000, done.stdout
+
+
+def test_the_web_process_raises_its_open_files_limit_before_serving():
+    """One open file per desk's websocket: started with Docker 25's soft limit
+    of 1,024, the web process serves with its soft limit at the hard one
+    (app/server.py raise_open_files_limit)."""
+    import resource
+
+    from harness.stack import system_env
+    from tests.conftest import backends
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard <= 1024:
+        pytest.skip(f"this machine's hard limit is {hard}: nothing to raise")
+    env = {**os.environ, **system_env(backends()), "ASYNC_MODE": "gevent"}
+    code = ("import resource\nimport app.server as s\n"
+            "s.serve_gevent = lambda app, host, port: print("
+            "'nofile', *resource.getrlimit(resource.RLIMIT_NOFILE))\n"
+            "s.main()\n")
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+        timeout=60, preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard)))
+    assert done.returncode == 0, done.stderr[-2000:]
+    served_soft, served_hard = (int(x) for x in done.stdout.split("nofile", 1)[1].split()[:2])
+    assert served_hard == hard
+    assert served_soft == served_hard > 1024
