@@ -634,12 +634,37 @@ class Smoke:
         run(["docker", "start", name])
         self.wait_replica_healthy(name)
         # The socket moved to the other replica; once nginx takes this one back
-        # (fail_timeout 5 s), reconnect it so REST and socket share a replica again.
+        # (fail_timeout 5 s), reconnect it so REST and socket share a replica
+        # again. A reconnect inside nginx's window lands on the other one (seen
+        # once: the crash below then killed a replica the socket was not on), so
+        # retry until both are on `name`.
         time.sleep(6)
-        connects = self.watcher.connects
-        self.watcher.cut()
-        self.watcher.wait_connected(connects, 30)
+        end = time.monotonic() + 60
+        while True:
+            connects = self.watcher.connects
+            self.watcher.cut()
+            self.watcher.wait_connected(connects, 30)
+            holder = self.socket_replica()
+            if holder == name and self.our_replica()["Name"].lstrip("/") == name:
+                break
+            check(time.monotonic() < end, f"the socket stays on {holder}, not on {name}")
+            time.sleep(2)
         self.live = (cid, sid)
+
+    def socket_replica(self) -> str | None:
+        """The web container holding the watcher's socket (the smoke's only one):
+        the replica whose own /metrics counts one Socket.IO connection."""
+        probe = ("import re, urllib.request\n"
+                 "t = urllib.request.urlopen('http://127.0.0.1:3001/metrics', timeout=5)"
+                 ".read().decode()\n"
+                 "print(re.search(r'^albru_socket_connections (\\S+)', t, re.M).group(1))")
+        holders = []
+        for container in self.stack.containers("web"):
+            name = container["Name"].lstrip("/")
+            count = run(["docker", "exec", name, "python", "-c", probe]).stdout.strip()
+            if float(count) >= 1:
+                holders.append(name)
+        return holders[0] if len(holders) == 1 else None
 
     def wait_replica_healthy(self, name: str, timeout: float = 90) -> None:
         end = time.monotonic() + timeout
@@ -658,6 +683,8 @@ class Smoke:
         cid, sid = self.live
         replica = self.our_replica()
         name = replica["Name"].lstrip("/")
+        holder = self.socket_replica()
+        check(holder == name, f"REST is served by {name} but the socket is on {holder}")
         connects = self.watcher.connects
         before = self.watcher.last
         t_kill = time.monotonic()
