@@ -114,7 +114,7 @@ def main() -> None:
                  allow_unsafe_werkzeug=settings.async_mode == "threading")
 
 
-def raise_open_files_limit() -> tuple[int, int]:
+def raise_open_files_limit() -> None:
     """Soft open-files limit up to the hard one. Why: every open desk holds a
     websocket, one file each, and Docker engines since 25 start containers with
     a soft limit of 1,024 (hard 524,288): a replica refused sockets past ~1,000.
@@ -127,7 +127,6 @@ def raise_open_files_limit() -> tuple[int, int]:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
         except (OSError, ValueError) as exc:
             log.warning("open files stay at %d (could not raise to %d: %s)", soft, hard, exc)
-    return resource.getrlimit(resource.RLIMIT_NOFILE)
 
 
 def freeze_startup_objects() -> None:

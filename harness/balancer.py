@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import resource
 import shutil
 from pathlib import Path
 
@@ -118,9 +119,13 @@ def upstream_split(logdir: Path) -> dict[str, int]:
 async def hold_connections(host: str, port: int, count: int,
                            path: str = "/nginx-health") -> list[str]:
     """`count` connections to the front, all opened and held at once (as desks
-    hold their websockets), then one GET `path` on each: the status line each
-    one got, or what went wrong. Used against nginx on loopback
-    (tests/test_balancer.py) and the compose stack (scripts/compose_smoke.py)."""
+    hold their websockets), then one GET `path` on each. Returns what each
+    connection that did not get `200 OK` got instead (empty: all answered).
+    Raises this process' open-files limit for them first. Used against nginx on
+    loopback (tests/test_balancer.py) and the compose stack (scripts/compose_smoke.py)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < count + 200:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, count + 1000), hard))
     opened = await asyncio.gather(*(asyncio.open_connection(host, port) for _ in range(count)),
                                   return_exceptions=True)
 
@@ -138,4 +143,5 @@ async def hold_connections(host: str, port: int, count: int,
         finally:
             writer.close()
 
-    return await asyncio.gather(*(ask(conn) for conn in opened))
+    answers = await asyncio.gather(*(ask(conn) for conn in opened))
+    return [a for a in answers if a != "HTTP/1.1 200 OK"]
