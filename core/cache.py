@@ -79,6 +79,15 @@ class SessionCache:
             _warn(f"redis delete failed for cliente {cliente_id}", exc)
             return False
 
+    def claim_resync(self, interval: float) -> bool:
+        """True when a full resync is due: the marker a resync leaves for
+        `interval` s is gone, because it expired or Redis lost its data (then
+        the copies are gone too). Only one caller per interval gets True."""
+        if interval <= 0:
+            return True
+        return bool(self.redis.set(f"{self.prefix}:session-resync", "1", nx=True,
+                                   px=max(1, int(interval * 1000))))
+
     def cached_ids(self) -> set[int]:
         """Client ids that have a session key now (SCAN, never KEYS)."""
         prefix = self.key(0)[:-1]

@@ -65,7 +65,9 @@ class RevokedToken(Base):
 class Cliente(Base):
     __tablename__ = "clientes"
     __table_args__ = (
-        Index("ix_clientes_estado_asesor", "estado", "asesor_asignado"),
+        # advisors' lists, and the sweep's orphan check from the index alone
+        Index("ix_clientes_estado_asesor_session", "estado", "asesor_asignado",
+              "current_session_id"),
         # the GTR desk (issue 16): columns in waiting order, prefix search, duplicates
         Index("ix_clientes_estado_updated", "estado", "updated_at"),
         Index("ix_clientes_nombre", "nombre"),

@@ -136,6 +136,9 @@ class Settings(BaseSettings):
     demo_password: str = var("DEMO_PASSWORD", default="demo1234")
     event_log_max_len: int = var("EVENT_LOG_MAX_LEN", default=100_000, ge=100)
     event_log_max_age: float = var("EVENT_LOG_MAX_AGE", default=86_400.0, ge=60)
+    #: seconds between the sweep's full Redis resync while Redis keeps its data
+    #: (a Redis that lost it is resynced at the next sweep); 0: every sweep
+    cache_resync_interval: float = var("CACHE_RESYNC_INTERVAL", default=300.0, ge=0)
     #: seconds between SESSIONS_EXTENDED pushes; 0: off
     extend_push_interval: float = var("EXTEND_PUSH_INTERVAL", default=5.0, ge=0)
     #: timeouts due this soon (s) are countdown tasks; later ones wait in Redis (core/timers.py)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 
 from core.breaker import CircuitOpen
 from core.changes import Changes
@@ -28,17 +28,25 @@ ACTIVE = SessionStatus.ACTIVE.value
 
 class Sweeper:
     def __init__(self, changes: Changes, sessions: SessionService, reports: Reports,
-                 timers: TimerQueue) -> None:
+                 timers: TimerQueue, resync_interval: float = 0.0) -> None:
         self.changes = changes
+        self.resync_interval = resync_interval
         self.timers = timers
         self.db = changes.db
         self.sessions = sessions
         self.reports = reports
         self.cache = sessions.cache
 
-    def sweep(self, limit: int = 1000) -> dict[str, int]:
+    def sweep(self, limit: int = 1000, full: bool = True) -> dict[str, int]:
         """The SeguimientoWorker: time out what is overdue, release orphan locks,
-        and make Redis agree with MySQL. Safe to run anywhere, any number of times."""
+        and make Redis agree with MySQL. Safe to run anywhere, any number of times.
+
+        `full=False` (the periodic sweep) resyncs Redis only when it is due
+        (SessionCache.claim_resync): reading every live id from both stores
+        each WORKER_INTERVAL was most of a sweep's cost, a burst that the
+        heartbeats felt (docs/performance.md). The copies decide nothing, a
+        heartbeat rewrites a missing one, and a Redis that lost its data is
+        resynced at the next sweep."""
         report = {"expired": 0, "orphans_released": 0, "redis_restored": 0, "redis_removed": 0}
         with self.db.transaction() as tx:
             overdue = tx.execute(
@@ -51,7 +59,7 @@ class Sweeper:
             if self.sessions.expire(sid).action == "expire":
                 report["expired"] += 1
         report["orphans_released"] = self._release_orphans()
-        restored, removed = self._resync_cache()
+        restored, removed = self._resync_cache(full)
         report["redis_restored"], report["redis_removed"] = restored, removed
         if any(report.values()):
             log.info("sweep: %s", report)
@@ -82,17 +90,22 @@ class Sweeper:
                 "sweep could not check the due-queue: %s", exc)
             return 0
 
-    def _release_orphans(self) -> int:
-        """Clients marked en_gestion with no live session behind them."""
-        live = select(GestionSession.id).where(
-            GestionSession.id == Cliente.current_session_id, GestionSession.status == ACTIVE
+    @staticmethod
+    def orphans_query() -> Select:
+        """Clients marked en_gestion with no live session behind them: an
+        anti-join that reads the locked clients from
+        ix_clientes_estado_asesor_session alone (a scan of the whole table
+        was a third of each sweep), one primary-key probe each."""
+        return (
+            select(Cliente.id, Cliente.asesor_asignado, Cliente.current_session_id)
+            .outerjoin(GestionSession, (GestionSession.id == Cliente.current_session_id)
+                       & (GestionSession.status == ACTIVE))
+            .where(Cliente.estado == Estado.EN_GESTION.value, GestionSession.id.is_(None))
         )
+
+    def _release_orphans(self) -> int:
         with self.db.transaction() as tx:
-            orphans = tx.execute(
-                select(Cliente.id, Cliente.asesor_asignado, Cliente.current_session_id).where(
-                    Cliente.estado == Estado.EN_GESTION.value, ~live.exists()
-                )
-            ).all()
+            orphans = tx.execute(self.orphans_query()).all()
         count = 0
         for cid, asesor_id, sid in orphans:
             with self.changes.begin() as ch:
@@ -121,8 +134,10 @@ class Sweeper:
             count += 1
         return count
 
-    def _resync_cache(self) -> tuple[int, int]:
+    def _resync_cache(self, full: bool = True) -> tuple[int, int]:
         try:
+            if not (self.cache.claim_resync(self.resync_interval) or full):
+                return 0, 0
             cached = self.cache.cached_ids()
         except Exception as exc:  # noqa: BLE001 - Redis down: nothing to resync now
             # once per outage is enough: the breaker logged it (core.breaker)

@@ -96,7 +96,7 @@ def sweep() -> dict:
     """The periodic safety net (see core.sweep.Sweeper.sweep), plus keeping the
     event log within EVENT_LOG_MAX_LEN / EVENT_LOG_MAX_AGE."""
     comps = services()
-    report = comps.sweeper.sweep()
+    report = comps.sweeper.sweep(full=False)
     # Sessions due before the next sweep get a task (again): a worker killed
     # with kill -9 took theirs, and the sweep alone would be WORKER_INTERVAL late.
     report["timeouts_armed"] = comps.sweeper.arm_due(1.5 * comps.settings.worker_interval)

@@ -141,6 +141,10 @@ ADDED_AFTER_BASELINE = {"gestion_sessions": ["from_pool"],
 #: Indexes of the baseline tables that later migrations added (0007: the GTR desk's).
 INDEXES_ADDED_AFTER_BASELINE = {"clientes": ["ix_clientes_estado_updated", "ix_clientes_nombre",
                                              "ix_clientes_telefono", "ix_clientes_documento"]}
+#: Baseline indexes a later migration replaced: the new one's name -> the old
+#: one's (0008: the orphan check's covering index).
+INDEXES_REPLACED_AFTER_BASELINE = {"clientes": {"ix_clientes_estado_asesor_session": (
+    "ix_clientes_estado_asesor", "estado, asesor_asignado")}}
 
 
 def test_init_db_adopts_a_schema_made_before_migrations(fresh_db):
@@ -157,6 +161,11 @@ def test_init_db_adopts_a_schema_made_before_migrations(fresh_db):
                     conn.execute(text(f"ALTER TABLE {table} DROP COLUMN {column}"))
             for table, indexes in INDEXES_ADDED_AFTER_BASELINE.items():
                 for index in indexes:
+                    on = f" ON {table}" if engine.dialect.name == "mysql" else ""
+                    conn.execute(text(f"DROP INDEX {index}{on}"))
+            for table, replaced in INDEXES_REPLACED_AFTER_BASELINE.items():
+                for index, (old, columns) in replaced.items():
+                    conn.execute(text(f"CREATE INDEX {old} ON {table} ({columns})"))
                     on = f" ON {table}" if engine.dialect.name == "mysql" else ""
                     conn.execute(text(f"DROP INDEX {index}{on}"))
             conn.execute(text("INSERT INTO users (username, password_hash, role, nombre, active)"
