@@ -157,11 +157,11 @@ def make_engine(url: str, *, pool_size: int = 10, tls: str = "auto", tls_ca: str
     if url.startswith("mysql"):
         kwargs["connect_args"] = {"charset": "utf8mb4", "connect_timeout": 5,
                                   **mysql_tls(make_url(url).host, tls, tls_ca)}
-        if hot:
-            # The heartbeat sends UPDATE; SELECT; COMMIT as one packet (every
-            # value bound and escaped by the driver). FOUND_ROWS: what the
-            # dialect sets itself when client_flag is not given.
-            kwargs["connect_args"]["client_flag"] = CLIENT.FOUND_ROWS | CLIENT.MULTI_STATEMENTS
+        # The heartbeat sends UPDATE; SELECT; COMMIT as one packet, and the
+        # event log a push's counter UPDATE and INSERT (core.eventlog), every
+        # value bound and escaped by the driver. FOUND_ROWS: what the dialect
+        # sets itself when client_flag is not given.
+        kwargs["connect_args"]["client_flag"] = CLIENT.FOUND_ROWS | CLIENT.MULTI_STATEMENTS
         # A loser of a conditional UPDATE must see the winner's row when it reads
         # again to say who holds the client: REPEATABLE READ would show its snapshot.
         kwargs["isolation_level"] = "READ COMMITTED"

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import threading
 
-from sqlalchemy import delete, func, make_url, select
+import pytest
+from sqlalchemy import delete, func, insert, make_url, select, update
+from sqlalchemy.exc import IntegrityError
 
 from core.db import Database
 from core.eventlog import COUNTER_ID, create_schema, record
@@ -21,19 +23,21 @@ def _push(n: int) -> Push:
     return Push(Event.CLIENT_DERIVED, {"cliente_id": n, "ts": 1.0}, ["gtr-room"])
 
 
-def test_taking_a_number_is_one_statement_under_the_lock(db):
-    """On MySQL/MariaDB the counter's UPDATE hands the number back itself: the
-    lock is held for UPDATE, INSERT and COMMIT, with no SELECT in between."""
+def test_a_transitions_events_are_one_round_trip_then_the_commit(db):
+    """On MySQL/MariaDB the counter's UPDATE hands the number back itself and
+    the INSERT takes it on the server: every push of a transition goes in one
+    packet, so the counter lock is held for that packet and the COMMIT."""
     with db.transaction() as tx:
         record(tx, [_push(0)])  # pool warm
     ports = {make_url(backends().database_url).port or 3306: "database"}
-    with round_trips(ports, this_thread=True, mysql="database") as seen, \
-            db.transaction() as tx:
+    with db.transaction() as tx:
         pushes = [_push(1), _push(2)]
-        record(tx, pushes)
+        pushes[1].payload["nombre"] = "Peña Ñuñoa \"x\" 100%"
+        tx.execute(select(func.count()).select_from(EventCounter))  # the transition's reads
+        with round_trips(ports, this_thread=True, mysql="database") as seen:
+            record(tx, pushes)
     if db.engine.dialect.name == "mysql":
-        assert seen["database:SELECT"] == 0, seen
-        assert seen["database:UPDATE"] == 2 and seen["database:INSERT"] == 2, seen
+        assert seen["database"] == 1 and seen["database:UPDATE"] == 1, seen
     first, second = (p.payload["seq"] for p in pushes)
     assert second == first + 1
     with db.transaction() as tx:
@@ -41,8 +45,8 @@ def test_taking_a_number_is_one_statement_under_the_lock(db):
                                  .where(EventEntry.seq.in_([first, second]))).all())
         counter = tx.execute(select(EventCounter.seq)
                              .where(EventCounter.id == COUNTER_ID)).scalar_one()
-    assert {seq: p["cliente_id"] for seq, p in stored.items()} == {first: 1, second: 2}
-    assert stored[first]["seq"] == first and counter >= second
+    assert stored == {first: pushes[0].payload, second: pushes[1].payload}
+    assert stored[second]["seq"] == second and counter >= second
 
 
 def test_concurrent_transitions_get_consecutive_numbers_in_commit_order(db):
@@ -92,5 +96,28 @@ def test_a_missing_counter_row_is_made_from_the_log(tmp_path):
             with db.transaction() as tx:
                 assert tx.execute(select(func.max(EventEntry.seq))).scalar_one() == 3
             assert p.payload["seq"] == 3
+        finally:
+            db.dispose()
+
+
+def test_a_failed_log_write_rolls_the_transition_back(tmp_path):
+    """An error inside the packet (here a number already logged) is the
+    driver's error wrapped like any other, and the transaction is undone."""
+    with scratch_database(backends(), "eventlog_fail", str(tmp_path)) as url:
+        db = Database(url, pool_size=2)
+        try:
+            create_schema(db)
+            with db.transaction() as tx:
+                record(tx, [_push(1), _push(2)])
+            with db.transaction() as tx:
+                tx.execute(update(EventCounter).values(seq=1))
+            with pytest.raises(IntegrityError), db.transaction() as tx:
+                tx.execute(update(EventCounter).values(seq=1))  # a write of the transition
+                tx.execute(insert(EventEntry).values(seq=99, type="X", rooms=[], payload={},
+                                                     at=1.0))
+                record(tx, [_push(3)])
+            with db.transaction() as tx:
+                assert tx.execute(select(EventEntry.seq).order_by(EventEntry.seq)
+                                  ).scalars().all() == [1, 2]
         finally:
             db.dispose()
