@@ -5,6 +5,7 @@ bounds how many transitions a second the engine can do under a full CPU."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import delete, func, insert, make_url, select, update
@@ -81,43 +82,42 @@ def test_concurrent_transitions_get_consecutive_numbers_in_commit_order(db):
     assert logged == list(range(start + 1, start + 1 + len(logged))), "a gap in the log"
 
 
-def test_a_missing_counter_row_is_made_from_the_log(tmp_path):
+@pytest.fixture
+def two_logged(tmp_path) -> Iterator[Database]:
+    """A database of its own (tests that break its counter) with events 1 and 2."""
     with scratch_database(backends(), "eventlog", str(tmp_path)) as url:
         db = Database(url, pool_size=2)
         try:
             create_schema(db)
             with db.transaction() as tx:
                 record(tx, [_push(1), _push(2)])
-            with db.transaction() as tx:
-                tx.execute(delete(EventCounter))
-            with db.transaction() as tx:
-                p = _push(3)
-                record(tx, [p])
-            with db.transaction() as tx:
-                assert tx.execute(select(func.max(EventEntry.seq))).scalar_one() == 3
-            assert p.payload["seq"] == 3
+            yield db
         finally:
             db.dispose()
 
 
-def test_a_failed_log_write_rolls_the_transition_back(tmp_path):
+def test_a_missing_counter_row_is_made_from_the_log(two_logged):
+    db = two_logged
+    with db.transaction() as tx:
+        tx.execute(delete(EventCounter))
+    with db.transaction() as tx:
+        p = _push(3)
+        record(tx, [p])
+    with db.transaction() as tx:
+        assert tx.execute(select(func.max(EventEntry.seq))).scalar_one() == 3
+    assert p.payload["seq"] == 3
+
+
+def test_a_failed_log_write_rolls_the_transition_back(two_logged):
     """An error inside the packet (here a number already logged) is the
     driver's error wrapped like any other, and the transaction is undone."""
-    with scratch_database(backends(), "eventlog_fail", str(tmp_path)) as url:
-        db = Database(url, pool_size=2)
-        try:
-            create_schema(db)
-            with db.transaction() as tx:
-                record(tx, [_push(1), _push(2)])
-            with db.transaction() as tx:
-                tx.execute(update(EventCounter).values(seq=1))
-            with pytest.raises(IntegrityError), db.transaction() as tx:
-                tx.execute(update(EventCounter).values(seq=1))  # a write of the transition
-                tx.execute(insert(EventEntry).values(seq=99, type="X", rooms=[], payload={},
-                                                     at=1.0))
-                record(tx, [_push(3)])
-            with db.transaction() as tx:
-                assert tx.execute(select(EventEntry.seq).order_by(EventEntry.seq)
-                                  ).scalars().all() == [1, 2]
-        finally:
-            db.dispose()
+    db = two_logged
+    with db.transaction() as tx:
+        tx.execute(update(EventCounter).values(seq=1))
+    with pytest.raises(IntegrityError), db.transaction() as tx:
+        tx.execute(update(EventCounter).values(seq=1))  # a write of the transition
+        tx.execute(insert(EventEntry).values(seq=99, type="X", rooms=[], payload={}, at=1.0))
+        record(tx, [_push(3)])
+    with db.transaction() as tx:
+        assert tx.execute(select(EventEntry.seq).order_by(EventEntry.seq)
+                          ).scalars().all() == [1, 2]
