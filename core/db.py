@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, ParamSpec, TypeVar
 
-from pymysql.constants import CLIENT
+from pymysql.constants import CLIENT, SERVER_STATUS
 from sqlalchemy import Engine, create_engine, event, make_url, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -154,6 +154,9 @@ def make_engine(url: str, *, pool_size: int = 10, tls: str = "auto", tls_ca: str
                     "max_overflow": 0, "pool_timeout": POOL_WAIT}
     if hot:
         kwargs.update(pool_pre_ping=False, pool_reset_on_return=None)
+    elif url.startswith("mysql"):
+        # reset_on_return: only where a transaction may be open (_reset_if_open)
+        kwargs["pool_reset_on_return"] = None
     if url.startswith("mysql"):
         kwargs["connect_args"] = {"charset": "utf8mb4", "connect_timeout": 5,
                                   **mysql_tls(make_url(url).host, tls, tls_ca)}
@@ -165,7 +168,28 @@ def make_engine(url: str, *, pool_size: int = 10, tls: str = "auto", tls_ca: str
         # A loser of a conditional UPDATE must see the winner's row when it reads
         # again to say who holds the client: REPEATABLE READ would show its snapshot.
         kwargs["isolation_level"] = "READ COMMITTED"
-    return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+    if url.startswith("mysql") and not hot:
+        event.listen(engine, "reset", _reset_if_open)
+    return engine
+
+
+def _reset_if_open(dbapi_conn: Any, _record: Any, state: Any) -> None:
+    """The pool's reset of a connection coming back, without SQLAlchemy's
+    ROLLBACK after every COMMIT: roll back unless SQLAlchemy just ended the
+    transaction itself or the server's last answer (PyMySQL's
+    `server_status`, from the COMMIT's OK packet) says none is open. Why: that
+    ROLLBACK was a round trip per transaction (two per start or end) for
+    nothing. With no status yet it rolls back, as the pool's default does. An
+    error answer leaves the status of the answer before it, but every error
+    inside `transaction` is followed by SQLAlchemy's own ROLLBACK (whose OK
+    packet sets the status) or by the connection's invalidation."""
+    if state.transaction_was_reset or state.terminate_only:
+        return
+    status = getattr(dbapi_conn, "server_status", None)
+    if isinstance(status, int) and not status & SERVER_STATUS.SERVER_STATUS_IN_TRANS:
+        return
+    dbapi_conn.rollback()
 
 
 class Database:

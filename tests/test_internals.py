@@ -597,6 +597,24 @@ def test_eventlet_reads_response_414_at_call_time():
     assert re.search(r"\bRESPONSE_414\b", inspect.getsource(eventlet.wsgi.HttpProtocol))
 
 
+def test_pymysql_keeps_the_status_of_the_servers_last_answer():
+    import pymysql.connections
+    from pymysql.constants import SERVER_STATUS
+    from pymysql.protocol import MysqlPacket
+
+    assert SERVER_STATUS.SERVER_STATUS_IN_TRANS == 1
+    conn = pymysql.connections.Connection(defer_connect=True)
+    conn._execute_command = lambda *args: None  # nothing on the wire
+    for status in (0x0001, 0x0000):  # in a transaction, then not
+        ok = bytes([0, 0, 0]) + status.to_bytes(2, "little") + bytes(2)  # OK, 0 rows
+        conn._read_packet = lambda ok=ok: MysqlPacket(ok, "utf8")
+        conn.commit()
+        assert conn.server_status == status
+    # a query's answer (result set or OK) updates it too
+    assert "self.server_status = result.server_status" in source(
+        pymysql.connections.Connection._read_query_result)
+
+
 def test_docs_internals_lists_exactly_these_tests():
     listed = set(re.findall(r"`(test_\w+)`", DOC.read_text()))
     here = {name for name, obj in globals().items()
