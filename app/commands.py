@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from app.auth import Principal, ensure_fresh
+from app.auth import Principal, ensure_fresh, fresh_first
 from app.ratelimit import enforce
 from app.registry import services
 from app.schemas import ClienteRef, DeriveCmd, EndIn, Nothing, ReleaseCmd, validate
@@ -34,6 +34,9 @@ class Command:
     #: statement (the heartbeat: core/heartbeat.py), so the separate check
     #: runs only to explain a refusal; the answers stay those of ensure_fresh.
     fresh_in_run: bool = False
+    #: `run` opens a transaction before anything else (start, end): the token
+    #: check rides in it as its first statement (app.auth.fresh_first).
+    fresh_in_tx: bool = False
     #: `run` renews the client's session copy in Redis (core.cache): do it in
     #: the rate limit's round trip, and tell `run` (keyword `renewed`) whether
     #: the copy was there (None: not renewed there, `run` renews it itself).
@@ -44,9 +47,11 @@ def execute(cmd: Command, principal: Principal, payload: Any,
             path: dict[str, Any] | None = None) -> tuple[dict[str, Any], int]:
     """Run `cmd` for `principal` on `payload` (a JSON object; path parameters
     merged in): fresh user (401), validate (422), role (403), limit (429), run.
-    A `fresh_in_run` command checks freshness first only when it is refused
-    before running, so a stale token still gets its 401 before anything else."""
-    if not cmd.fresh_in_run:
+    A `fresh_in_run` or `fresh_in_tx` command checks freshness itself, and
+    here only when it is refused before running, so a stale token still gets
+    its 401 before anything else."""
+    deferred = cmd.fresh_in_run or cmd.fresh_in_tx
+    if not deferred:
         ensure_fresh(principal)
     try:
         data = dict(payload) if isinstance(payload, dict) else {}
@@ -60,11 +65,14 @@ def execute(cmd: Command, principal: Principal, payload: Any,
         renewed = enforce(cmd.limit, str(principal.id), renew=renew) \
             if cmd.limit is not None else None
     except DomainError:
-        if cmd.fresh_in_run:
+        if deferred:
             ensure_fresh(principal)
         raise
     if cmd.renews_copy:
         return cmd.run(svc, principal, body, renewed=renewed)
+    if cmd.fresh_in_tx:
+        with fresh_first(principal):
+            return cmd.run(svc, principal, body)
     return cmd.run(svc, principal, body)
 
 
@@ -78,7 +86,8 @@ def _start(svc: Services, user: Principal, b: ClienteRef) -> tuple[dict, int]:
     return {**out.session, "resumed": not out.created}, 201 if out.created else 200
 
 
-START = Command("start", ClienteRef, Role.ASESOR, "start", _start, ADVISOR_ONLY)
+START = Command("start", ClienteRef, Role.ASESOR, "start", _start, ADVISOR_ONLY,
+                fresh_in_tx=True)
 HEARTBEAT = Command(
     "heartbeat", ClienteRef, Role.ASESOR, "heartbeat",
     lambda svc, user, b, renewed: (svc.sessions.heartbeat(
@@ -89,7 +98,7 @@ END = Command(
     "end", EndIn, Role.ASESOR, None,
     lambda svc, user, b: (svc.sessions.end(user.id, b.cliente_id, b.resultado, b.notas,
                                            b.session_id).session, 200),
-    ADVISOR_ONLY)
+    ADVISOR_ONLY, fresh_in_tx=True)
 RESTORE = Command(
     "restore", ClienteRef, Role.ASESOR, None,
     lambda svc, user, b: (svc.sessions.restore(user.id, b.cliente_id,

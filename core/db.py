@@ -9,6 +9,7 @@ import ssl
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, ParamSpec, TypeVar
 
 from pymysql.constants import CLIENT, SERVER_STATUS
@@ -192,6 +193,29 @@ def _reset_if_open(dbapi_conn: Any, _record: Any, state: Any) -> None:
     dbapi_conn.rollback()
 
 
+#: A check the next transaction opened in this context runs first (first_in_next).
+_FIRST: ContextVar[Callable[[Session], None] | None] = ContextVar("albru_first", default=None)
+
+
+@contextmanager
+def first_in_next(check: Callable[[Session], None]) -> Iterator[None]:
+    """Within the block, the next `Database.transaction()` runs `check(tx)`
+    before anything else (an exception from it rolls that transaction back).
+    Why: a request's token check (app.auth.fresh_first) rides in the command's
+    own transaction instead of one of its own: a pool checkout, PING and
+    COMMIT fewer per start or end. Per context: a greenlet or thread each."""
+    token = _FIRST.set(check)
+    try:
+        yield
+    finally:
+        _FIRST.reset(token)
+
+
+def first_pending() -> bool:
+    """Whether first_in_next's check has not run yet (no transaction opened)."""
+    return _FIRST.get() is not None
+
+
 class Database:
     """An engine plus a session factory; `transaction()` is the only way in."""
 
@@ -282,6 +306,10 @@ class Database:
         driver's message is logged, never put in an answer."""
         try:
             with self._sessions() as session, session.begin():
+                check = _FIRST.get()
+                if check is not None:
+                    _FIRST.set(None)
+                    check(session)
                 yield session
         except PoolTimeout as exc:
             # Every pooled connection busy for pool_timeout s (an overloaded
