@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from core.cache import SessionCache
@@ -84,6 +84,14 @@ def live_session(tx: Session, cliente_id: int) -> tuple[GestionSession | None, f
     ).first()
     if row is None:
         return None, float(tx.execute(select(db_now())).scalar_one())
+    return row[0], float(row[1])
+
+
+def reread(tx: Session, session_id: str) -> tuple[GestionSession, float]:
+    """A session as this transaction just wrote it, and the database clock:
+    one SELECT (the object in the session is refreshed, not reloaded)."""
+    row = tx.execute(select(GestionSession, db_now()).where(GestionSession.id == session_id)
+                     .execution_options(populate_existing=True)).one()
     return row[0], float(row[1])
 
 
@@ -198,12 +206,15 @@ class SessionService:
             ).rowcount
             if not won:
                 return self._start_refused(tx, asesor_id, cliente_id)
-            token = tx.execute(select(Cliente.lock_token)
-                               .where(Cliente.id == cliente_id)).scalar_one()
-            tx.execute(insert(GestionSession).values(
-                id=sid, cliente_id=cliente_id, asesor_id=asesor_id, token=token, status=ACTIVE,
-                started_at=db_now(), last_activity_at=db_now(),
-                deadline_at=db_now() + self.timeout, heartbeats=0, from_pool=pool))
+            # the session's fencing token is the lock_token the UPDATE just set:
+            # copied inside the INSERT, not read back first (a round trip less)
+            cols = {"id": literal(sid), "cliente_id": literal(cliente_id),
+                    "asesor_id": literal(asesor_id), "token": Cliente.lock_token,
+                    "status": literal(ACTIVE), "started_at": db_now(),
+                    "last_activity_at": db_now(), "deadline_at": db_now() + self.timeout,
+                    "heartbeats": literal(0), "from_pool": literal(pool)}
+            tx.execute(insert(GestionSession).from_select(
+                list(cols), select(*cols.values()).where(Cliente.id == cliente_id)))
             ch.audit(cliente_id=cliente_id, session_id=sid, actor_id=asesor_id, action="start",
                      from_state=Estado.DERIVADO.value, to_state=Estado.EN_GESTION.value,
                      detail={"pool": pool})
@@ -303,6 +314,9 @@ class SessionService:
             notas: str | None = None, session_id: str | None = None) -> Outcome:
         with self.changes.begin() as ch:
             tx = ch.tx
+            # held here: the session's identity map is weak, and the notes below
+            # would otherwise read the row a second time
+            cliente = tx.get(Cliente, cliente_id)
             sess, _ = self._own_live_session(tx, asesor_id, cliente_id, session_id)
             done = tx.execute(
                 update(GestionSession)
@@ -317,7 +331,7 @@ class SessionService:
                 raise SessionExpired("the session has expired")  # pragma: no cover
             nuevo = estado_after_end(resultado).value
             asesor_after = asesor_after_end(resultado, asesor_id)
-            replaced = _replaced_notes(tx.get(Cliente, cliente_id).notas, notas)
+            replaced = _replaced_notes(cliente.notas, notas)
             tx.execute(
                 update(Cliente)
                 .where(Cliente.id == cliente_id, Cliente.current_session_id == sess.id)
@@ -327,9 +341,7 @@ class SessionService:
             ch.audit(cliente_id=cliente_id, session_id=sess.id, actor_id=asesor_id,
                      action="end", from_state=Estado.EN_GESTION.value, to_state=nuevo,
                      detail={"resultado": resultado.value, **replaced})
-            tx.expire(sess)
-            sess = tx.get(GestionSession, sess.id)
-            now = ch.now()
+            sess, now = reread(tx, sess.id)
             view = session_view(sess, now)
             ch.push(Event.CLIENT_COMPLETED, rooms_asesor=asesor_id, cliente_id=cliente_id,
                     session_id=sess.id, estado=nuevo, asesor_id=asesor_after, deadline=None,
