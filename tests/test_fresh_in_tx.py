@@ -5,9 +5,11 @@ that changes nothing, and comes before every other refusal."""
 
 from __future__ import annotations
 
+import greenlet
 import pytest
 from sqlalchemy import make_url
 
+from core.db import Database, first_in_next, first_pending
 from core.eventlog import EventLog
 from core.models import User
 from core.users import UserService
@@ -89,3 +91,29 @@ def test_a_start_and_an_end_are_one_transaction_each(factory, api):
         assert (seen["mysql:COMMIT"], seen["mysql:PING"], seen["mysql:ROLLBACK"]) == (1, 1, 0), \
             (path, seen)
         assert seen["mysql"] <= most, (path, seen)
+
+
+def test_a_check_armed_by_one_greenlet_is_not_run_by_another(tmp_path):
+    """Under gevent or eventlet each request is a greenlet: a check one request
+    armed (core.db.first_in_next) must run in that request's transaction, not
+    in another's that happens to open first."""
+    database = Database(f"sqlite:///{tmp_path / 'greenlets.db'}")
+    ran: list[str] = []
+
+    def request_a() -> None:
+        with first_in_next(lambda tx: ran.append("A's check")):
+            other.switch()  # B opens a transaction meanwhile
+            assert first_pending()
+            with database.transaction():
+                ran.append("A's transaction")
+            assert not first_pending()
+
+    def request_b() -> None:
+        with database.transaction():
+            ran.append("B's transaction")
+        first.switch()
+
+    first, other = greenlet.greenlet(request_a), greenlet.greenlet(request_b)
+    first.switch()
+    assert ran == ["B's transaction", "A's check", "A's transaction"]
+    database.dispose()
