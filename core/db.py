@@ -153,12 +153,14 @@ def make_engine(url: str, *, pool_size: int = 10, tls: str = "auto", tls_ca: str
     # POOL_WAIT s for a pooled one, then gets a 503 (Database.transaction).
     kwargs: dict = {"pool_pre_ping": True, "pool_recycle": 1800, "pool_size": pool_size,
                     "max_overflow": 0, "pool_timeout": POOL_WAIT}
-    if hot:
-        kwargs.update(pool_pre_ping=False, pool_reset_on_return=None)
-    elif url.startswith("mysql"):
-        # reset_on_return: only where a transaction may be open (_reset_if_open)
+    mysql = url.startswith("mysql")
+    if hot or mysql:
+        # the hot pool ends every transaction itself; the main one rolls back
+        # only where a transaction may be open (_reset_if_open, below)
         kwargs["pool_reset_on_return"] = None
-    if url.startswith("mysql"):
+    if hot:
+        kwargs["pool_pre_ping"] = False
+    if mysql:
         kwargs["connect_args"] = {"charset": "utf8mb4", "connect_timeout": 5,
                                   **mysql_tls(make_url(url).host, tls, tls_ca)}
         # The heartbeat sends UPDATE; SELECT; COMMIT as one packet, and the
@@ -170,7 +172,7 @@ def make_engine(url: str, *, pool_size: int = 10, tls: str = "auto", tls_ca: str
         # again to say who holds the client: REPEATABLE READ would show its snapshot.
         kwargs["isolation_level"] = "READ COMMITTED"
     engine = create_engine(url, **kwargs)
-    if url.startswith("mysql") and not hot:
+    if mysql and not hot:
         event.listen(engine, "reset", _reset_if_open)
     return engine
 

@@ -48,6 +48,16 @@ def backends() -> Backends:
     return _BACKENDS
 
 
+@pytest.fixture
+def mysql_url() -> str:
+    """The run's database URL when it is MariaDB/MySQL (pools, round trips on
+    the wire); the test is skipped on SQLite."""
+    url = backends().database_url
+    if not url.startswith("mysql"):
+        pytest.skip("MariaDB/MySQL only: this run's database is SQLite")
+    return url
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     return "albru backends: chosen at first use (MariaDB/Redis when they answer, " \
         "else SQLite and a private redis-server)"

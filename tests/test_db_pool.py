@@ -14,15 +14,6 @@ from sqlalchemy import event, text
 from core import db as core_db
 from core.db import Database
 from domain.errors import Unavailable
-from tests.conftest import backends
-
-
-@pytest.fixture
-def mysql_url() -> str:
-    url = backends().database_url
-    if not url.startswith("mysql"):
-        pytest.skip("the pools' limits are MariaDB/MySQL's (SQLite has one file)")
-    return url
 
 
 def _burst(database: Database, callers: int, hold: float, hot: bool) -> list[BaseException]:

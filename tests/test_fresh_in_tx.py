@@ -14,7 +14,6 @@ from core.eventlog import EventLog
 from core.models import User
 from core.users import UserService
 from harness.roundtrips import round_trips
-from tests.conftest import backends
 
 pytestmark = pytest.mark.invariants
 
@@ -64,17 +63,10 @@ def test_a_stale_token_gets_its_401_before_any_other_refusal(factory, api, db):
                                           "resultado": "gestionado"}))  # not 403 (role)
 
 
-def _mysql_port() -> int:
-    url = backends().database_url
-    if not url.startswith("mysql"):
-        pytest.skip("round trips are counted on MariaDB/MySQL's wire")
-    return make_url(url).port or 3306
-
-
-def test_a_start_and_an_end_are_one_transaction_each(factory, api):
+def test_a_start_and_an_end_are_one_transaction_each(factory, api, mysql_url):
     """Before: a transaction for the token check, then the command's; each
     with a PING, a COMMIT and the pool's ROLLBACK after it."""
-    port = _mysql_port()
+    port = make_url(mysql_url).port or 3306
     a = factory.asesor()
     token = factory.token(a)
     c, warm = factory.cliente("derivado", a.id), factory.cliente("derivado", a.id)

@@ -14,24 +14,16 @@ from sqlalchemy.exc import IntegrityError
 from core.db import Database
 from core.models import Cliente
 from harness.roundtrips import round_trips
-from tests.conftest import backends
 
 pytestmark = pytest.mark.invariants
 
 
-def _mysql_port() -> int:
-    url = backends().database_url
-    if not url.startswith("mysql"):
-        pytest.skip("round trips are counted on MariaDB/MySQL's wire")
-    return make_url(url).port or 3306
-
-
-def test_the_pool_rolls_back_a_connection_returned_inside_a_transaction(factory):
+def test_the_pool_rolls_back_a_connection_returned_inside_a_transaction(factory, mysql_url):
     """The reset skips the ROLLBACK only when the server said no transaction is
     open: a connection handed back with one open is rolled back, its row
     locks released and its write undone."""
-    port = _mysql_port()
-    database = Database(backends().database_url, pool_size=1)
+    port = make_url(mysql_url).port or 3306
+    database = Database(mysql_url, pool_size=1)
     c = factory.cliente("nuevo")
     try:
         database.now()  # the connection and the dialect's first-connect queries
@@ -49,7 +41,7 @@ def test_the_pool_rolls_back_a_connection_returned_inside_a_transaction(factory)
         assert seen["mysql:ROLLBACK"] == 1, seen
 
         # another connection may lock the row at once, and sees the first write only
-        other = Database(backends().database_url, pool_size=1)
+        other = Database(mysql_url, pool_size=1)
         done = threading.Event()
 
         def lock_it() -> None:
@@ -71,12 +63,11 @@ def test_the_pool_rolls_back_a_connection_returned_inside_a_transaction(factory)
         database.dispose()
 
 
-def test_a_failed_transaction_leaves_its_connection_clean(factory):
+def test_a_failed_transaction_leaves_its_connection_clean(factory, mysql_url):
     """An error inside a transaction (a duplicate key, which leaves InnoDB's
     lock on the duplicate behind until the transaction ends) is rolled back
     before the connection is pooled, so nothing is held afterwards."""
-    _mysql_port()
-    database = Database(backends().database_url, pool_size=1)
+    database = Database(mysql_url, pool_size=1)
     a = factory.asesor()
     try:
         with pytest.raises(IntegrityError), database.transaction() as tx:
