@@ -1,11 +1,10 @@
 """Production's load balancing on loopback: nginx with deploy/nginx/nginx.conf and
 default.conf in front of several web processes, for benchmarks that need more than one.
 
-Production balances with `ip_hash`, which keys on the first three octets of
-the client's IPv4 address. Every loopback client is 127.0.0.1, so all of them
-would reach one replica; a load generator spreads its clients over source
-addresses 127.0.k.1 instead (Linux answers the whole 127/8 on `lo`), and
-`spread()` picks those addresses so that each replica gets the same share.
+Production hashes each REST request and each websocket by its own request id
+(only a long-polling Socket.IO session sticks to its client's address), so the
+benchmarks' clients all leave from 127.0.0.1, as a call center's desks leave
+from one NAT address, and still reach every replica.
 """
 
 from __future__ import annotations
@@ -27,33 +26,6 @@ REPLICA_LINE = re.compile(r"^(\s*)server web:3001( [^;]*)?;$", re.M)
 def nginx_binary() -> str | None:
     return shutil.which("nginx") or next(
         (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if Path(p).exists()), None)
-
-
-def ip_hash_peer(addr: str, peers: int) -> int:
-    """The upstream index nginx's ip_hash picks for an IPv4 client when every
-    peer is up and weighs 1 (ngx_http_upstream_ip_hash_module.c: 89, then
-    h = (h * 113 + octet) % 6271 over three octets, then h % peers)."""
-    h = 89
-    for octet in addr.split(".")[:3]:
-        h = (h * 113 + int(octet)) % 6271
-    return h % peers
-
-
-def spread(replicas: int, per_replica: int) -> list[str]:
-    """Source addresses 127.0.k.1, `per_replica` of them reaching each replica,
-    in round-robin order of replica (so clients dealt over the list in turn
-    are shared out evenly)."""
-    if replicas <= 1:
-        return ["127.0.0.1"]
-    found: list[list[str]] = [[] for _ in range(replicas)]
-    for k in range(1, 256):
-        addr = f"127.0.{k}.1"
-        bucket = found[ip_hash_peer(addr, replicas)]
-        if len(bucket) < per_replica:
-            bucket.append(addr)
-        if all(len(b) == per_replica for b in found):
-            break
-    return [found[r][i] for i in range(per_replica) for r in range(replicas)]
 
 
 def config(ports: list[int], listen: int, logdir: Path) -> str:

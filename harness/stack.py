@@ -59,7 +59,7 @@ class Stack:
         self.procs: dict[str, subprocess.Popen] = {}
         self.web_ports: dict[str, int] = {"web": self.port}
         self.front_url = self.base_url  # what clients reach: web, or nginx (start_balanced)
-        self.sources = ["127.0.0.1"]  # client source addresses to deal out in turn
+        self.sources = ["127.0.0.1"]  # the address clients leave from (as desks behind one NAT)
         self._logs: dict[str, object] = {}
 
     @property
@@ -91,10 +91,10 @@ class Stack:
         wait_until_up(url, self.procs[name], self.logdir / f"{name}.log")
         return url
 
-    def start_balanced(self, webs: int, per_replica: int = 4) -> str:
+    def start_balanced(self, webs: int) -> str:
         """webs - 1 more web processes and nginx with production's site config
-        in front of all of them (harness/balancer.py); clients should then
-        leave from `sources`, which ip_hash shares out evenly. Returns the
+        in front of all of them (harness/balancer.py), which spreads requests
+        and websockets from one client address over all of them. Returns the
         front's base URL."""
         binary = balancer.nginx_binary()
         if binary is None:
@@ -106,7 +106,6 @@ class Stack:
         self._spawn("nginx", [binary, "-p", str(self.logdir), "-c", str(conf)])
         self.front_url = f"http://127.0.0.1:{listen}"
         wait_until_up(self.front_url, self.procs["nginx"], self.logdir / "nginx-error.log")
-        self.sources = balancer.spread(webs, per_replica)
         return self.front_url
 
     def wait_live(self, timeout: float = 60) -> None:

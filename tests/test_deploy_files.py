@@ -716,7 +716,14 @@ def test_nginx_config_promises():
     text = NGINX_CONF.read_text()
     blocks = _nginx_blocks(text)
     upstream = blocks["upstream albru_web"]
-    assert "ip_hash;" in upstream, "sticky sessions: Socket.IO polling needs one replica"
+    # each request by its own key; a long-polling Socket.IO session (its
+    # handshake, then anything carrying its sid) by the client's address
+    # (tests/test_balancer.py checks both on a real nginx)
+    assert "hash $albru_balance_key consistent;" in upstream
+    key = blocks['map "$arg_transport|$arg_sid" $albru_balance_key']
+    assert [line.split() for line in key.strip().splitlines()] == [
+        ["default", "$request_id;"], ['"~^polling\\|"', "$remote_addr;"],
+        ['"~\\|."', "$remote_addr;"]]
     assert re.search(r"server\s+web:3001\b", upstream)
     for blocked in ("location = /metrics", "location ^~ /flower/metrics",
                     "location ^~ /flower/healthcheck"):
@@ -880,10 +887,10 @@ def test_nginx_config_parses_with_nginx_directive_rules(tmp_path):
 
 
 def test_nginx_parser_catches_a_bad_config(tmp_path):
-    bad = NGINX_CONF.read_text().replace("ip_hash;", "ip_hash on;") \
+    bad = NGINX_CONF.read_text().replace("keepalive 16;", "keepalive;") \
         .replace("proxy_buffering off;", "proxy_bufering off;")
     errors = " ".join(crossplane_errors(bad, tmp_path))
-    assert '"ip_hash"' in errors and '"proxy_bufering"' in errors, errors
+    assert '"keepalive"' in errors and '"proxy_bufering"' in errors, errors
 
 
 # --- make compose-smoke and CI ---------------------------------------------------
