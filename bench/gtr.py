@@ -48,8 +48,7 @@ class Board:
 
 
 def bound_session(addr: str):
-    """An aiohttp session whose connections leave from `addr` (nginx's ip_hash
-    places a client by its address)."""
+    """An aiohttp session whose connections leave from `addr`."""
     import aiohttp
 
     return lambda: aiohttp.ClientSession(connector=aiohttp.TCPConnector(local_addr=(addr, 0)))

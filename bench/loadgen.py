@@ -34,9 +34,9 @@ import psutil
 
 
 class Client:
-    """HTTP connections from one or more source addresses: with several web
-    processes behind nginx's ip_hash, the address decides the process, and a
-    caller's `via` (an advisor's index) picks one in turn."""
+    """HTTP connections from one or more source addresses (a caller's `via`,
+    an advisor's index, picks one in turn); the bench uses one, as a call
+    center's desks behind one NAT address."""
 
     def __init__(self, base_url: str, limit: int, sources: list[str] | None = None) -> None:
         self.base = base_url

@@ -36,6 +36,16 @@ VERDICTS = {
 }
 
 
+def _sources(bal: dict) -> str:
+    """Where the clients left from: one address (a call center behind one NAT),
+    or, in runs before the front hashed each request (ip_hash), several."""
+    n = len(bal["client_source_addresses"])
+    if n == 1:
+        return f"one source address ({bal['client_source_addresses'][0]})"
+    return (f"{n} source addresses that ip_hash shares out evenly (the front of that run "
+            "kept a client on one replica by its address)")
+
+
 def mark(ok: bool | None) -> str:
     return "not measured" if ok is None else ("met" if ok else "**MISSED**")
 
@@ -69,8 +79,7 @@ def render(result: dict[str, Any]) -> str:
         split = " / ".join(str(v) for v in (bal or {}).get("requests_per_upstream", {}).values())
         lines += [
             (f"Served by {bal['webs']} web processes behind {bal['front']}; the load generators "
-             f"and GTR clients left from {len(bal['client_source_addresses'])} source addresses "
-             "that ip_hash shares out evenly (harness/balancer.py); requests per replica in "
+             f"and GTR clients left from {_sources(bal)}; requests per replica in "
              f"nginx's access log: {split}.")
             if bal else "Served by one web process, reached directly.",
             "",

@@ -62,6 +62,8 @@ from harness.backends import LOCK_KEY, Backends, choose  # noqa: E402
 from harness.stack import CELERY, PY, Stack  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
+#: how an engine run on several web processes is served (harness/balancer.py)
+FRONT = "nginx, deploy/nginx/default.conf (a hash of each request; long-polling by address)"
 SEED_TIMEOUT = 600.0  # the production SESSION_TIMEOUT (s)
 SEED_HEARTBEAT = 30.0  # the production heartbeat interval (s)
 
@@ -105,7 +107,7 @@ class Plan:
     race_clients: int = 50
     race_advisors: int = 5
     loadgen_procs: int = 1
-    webs: int = 1  # web processes in the engine run; more than one: behind nginx (ip_hash)
+    webs: int = 1  # web processes in the engine run; more than one: behind nginx
     sample_every: float = 5.0
     async_mode: str = "gevent"
     name: str = "scale"
@@ -607,7 +609,7 @@ def sessions_phase(backends: Backends, db: Database, logdir: Path, plan: Plan, s
     figures = session_figures(strategy, n, duration, factor, plan, t0, outs, got, due, samples,
                               log_errors, hb_interval)
     if webs > 1:
-        figures["balancing"] = {"webs": webs, "front": "nginx, deploy/nginx/default.conf (ip_hash)",
+        figures["balancing"] = {"webs": webs, "front": FRONT,
                                 "client_source_addresses": stack.sources,
                                 "requests_per_upstream": balancer.upstream_split(work)}
     return figures
