@@ -47,19 +47,11 @@ class Board:
             entry["last"] = max(entry["last"], now)
 
 
-def bound_session(addr: str):
-    """An aiohttp session whose connections leave from `addr`."""
-    import aiohttp
-
-    return lambda: aiohttp.ClientSession(connector=aiohttp.TCPConnector(local_addr=(addr, 0)))
-
-
-async def main(url: str, token: str, count: int, out: Path, sources: list[str]) -> None:
+async def main(url: str, token: str, count: int, out: Path) -> None:
     board = Board()
     clients = []
-    for i in range(count):
-        sio = socketio.AsyncClient(reconnection=True,
-                                   http_session=bound_session(sources[i % len(sources)]))
+    for _ in range(count):
+        sio = socketio.AsyncClient(reconnection=True)
         sio.on("*", board.on)
         await sio.connect(url, auth={"token": token}, transports=["websocket"], wait_timeout=30)
         clients.append(sio)
@@ -86,5 +78,4 @@ async def main(url: str, token: str, count: int, out: Path, sources: list[str]) 
 
 
 if __name__ == "__main__":
-    sources = sys.argv[5].split(",") if len(sys.argv) > 5 else ["127.0.0.1"]
-    asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3]), Path(sys.argv[4]), sources))
+    asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3]), Path(sys.argv[4])))

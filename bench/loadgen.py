@@ -34,28 +34,24 @@ import psutil
 
 
 class Client:
-    """HTTP connections from one or more source addresses (a caller's `via`,
-    an advisor's index, picks one in turn); the bench uses one, as a call
-    center's desks behind one NAT address."""
+    """A pool of keep-alive HTTP connections, all from one address (as a call
+    center's desks behind one NAT; the front spreads their requests)."""
 
-    def __init__(self, base_url: str, limit: int, sources: list[str] | None = None) -> None:
+    def __init__(self, base_url: str, limit: int) -> None:
         self.base = base_url
-        sources = sources or ["127.0.0.1"]
-        self.pools = [aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=max(1, limit // len(sources)), force_close=False,
-                                           local_addr=(addr, 0)),
+        self.http = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=max(1, limit), force_close=False),
             timeout=aiohttp.ClientTimeout(total=60),
-        ) for addr in sources]
+        )
         self.errors: Counter[str] = Counter()
 
-    async def post(self, path: str, body: dict[str, Any], token: str | None = None,
-                   via: int = 0) -> tuple[int, dict[str, Any], float, float]:
+    async def post(self, path: str, body: dict[str, Any], token: str | None = None
+                   ) -> tuple[int, dict[str, Any], float, float]:
         """(status, json, latency ms, wall-clock time the answer was read)."""
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        http = self.pools[via % len(self.pools)]
         t0 = time.perf_counter()
         try:
-            async with http.post(self.base + path, json=body, headers=headers) as r:
+            async with self.http.post(self.base + path, json=body, headers=headers) as r:
                 data = await r.json(content_type=None)
                 status = r.status
         except (aiohttp.ClientError, TimeoutError, json.JSONDecodeError) as exc:
@@ -68,8 +64,7 @@ class Client:
         return status, data if isinstance(data, dict) else {}, ms, time.time()
 
     async def close(self) -> None:
-        for http in self.pools:
-            await http.close()
+        await self.http.close()
 
 
 class Sessions:
@@ -92,7 +87,7 @@ class Sessions:
     async def run(self) -> dict[str, Any]:
         advisors = self.spec["advisors"]
         rate = self.spec["start_rate"]
-        tasks = [asyncio.create_task(self.advisor(a, self.spec["t0"] + i / rate, i))
+        tasks = [asyncio.create_task(self.advisor(a, self.spec["t0"] + i / rate))
                  for i, a in enumerate(advisors)]
         reporter = asyncio.create_task(report(lambda: {**self.counts, "active": self.active}))
         # the phase ends at t_end; a call still waiting then has a minute to answer
@@ -115,7 +110,7 @@ class Sessions:
         await asyncio.sleep(max(0.0, t - time.time()))
         return True
 
-    async def advisor(self, adv: dict[str, Any], first: float, via: int = 0) -> None:
+    async def advisor(self, adv: dict[str, Any], first: float) -> None:
         s = self.spec
         token = adv["token"]
         if not await self.sleep_until(first):
@@ -124,7 +119,7 @@ class Sessions:
             if time.time() >= self.t_end:
                 return
             status, data, ms, t1 = await self.c.post("/api/sessions/start", {"cliente_id": cid},
-                                                     token, via)
+                                                     token)
             self.counts["starts"] += 1
             if status != 201:
                 continue
@@ -143,8 +138,7 @@ class Sessions:
                     return
                 lag = (time.time() - due) * 1000
                 status, data, ms, _ = await self.c.post(
-                    "/api/sessions/heartbeat", {"cliente_id": cid, "session_id": sid}, token,
-                    via)
+                    "/api/sessions/heartbeat", {"cliente_id": cid, "session_id": sid}, token)
                 self.counts["heartbeats"] += 1
                 self.hb.append((due, round(ms, 3)))
                 self.hb_lag.append(round(lag, 3))
@@ -168,7 +162,7 @@ class Sessions:
                 continue
             status, data, ms, t1 = await self.c.post(
                 "/api/sessions/end", {"cliente_id": cid, "session_id": sid,
-                                      "resultado": "gestionado"}, token, via)
+                                      "resultado": "gestionado"}, token)
             if status == 200:
                 self.end_ms.append(ms)
                 self.calls.append(("CLIENT_COMPLETED", sid, t1))
@@ -283,7 +277,7 @@ async def pushes(spec: dict[str, Any], c: Client) -> dict[str, Any]:
 
 
 async def main(spec: dict[str, Any]) -> dict[str, Any]:
-    c = Client(spec["base_url"], spec.get("connections", 256), spec.get("sources"))
+    c = Client(spec["base_url"], spec.get("connections", 256))
     try:
         mode = spec["mode"]
         if mode == "sessions":

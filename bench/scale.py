@@ -238,10 +238,8 @@ class Child:
 
 
 class Listener(Child):
-    def __init__(self, url: str, token: str, count: int, out: Path,
-                 sources: list[str] | None = None) -> None:
-        super().__init__([PY, "-m", "bench.gtr", url, token, str(count), str(out),
-                          ",".join(sources or ["127.0.0.1"])], stdin=True)
+    def __init__(self, url: str, token: str, count: int, out: Path) -> None:
+        super().__init__([PY, "-m", "bench.gtr", url, token, str(count), str(out)], stdin=True)
         self.out = out
         self.wait_for("connected", 60 + count)
 
@@ -560,12 +558,10 @@ def sessions_phase(backends: Backends, db: Database, logdir: Path, plan: Plan, s
         progress(f"{strategy}: seeding", 0, 1)
         advisors = seed_advisors(db, secret, strategy, n, per_advisor)
         progress(f"{strategy}: seeding", 1, 1)
-        listener = Listener(stack.front_url, gtr_token(db, secret), plan.gtr, work / "gtr.json",
-                            stack.sources)
+        listener = Listener(stack.front_url, gtr_token(db, secret), plan.gtr, work / "gtr.json")
         t0 = time.time() + 2.0
         procs = max(1, min(plan.loadgen_procs, n))
         gens = [loadgen({"mode": "sessions", "base_url": stack.front_url, "t0": t0,
-                         "sources": stack.sources,
                          "duration": duration, "advisors": advisors[k::procs],
                          "start_rate": plan.start_rate / procs, "hb_interval": hb_interval,
                          "handling": [lo * timeout, hi * timeout],
@@ -610,7 +606,7 @@ def sessions_phase(backends: Backends, db: Database, logdir: Path, plan: Plan, s
                               log_errors, hb_interval)
     if webs > 1:
         figures["balancing"] = {"webs": webs, "front": FRONT,
-                                "client_source_addresses": stack.sources,
+                                "client_source_addresses": [balancer.CLIENT_ADDRESS],
                                 "requests_per_upstream": balancer.upstream_split(work)}
     return figures
 

@@ -20,6 +20,9 @@ from harness.backends import free_port
 ROOT = Path(__file__).resolve().parent.parent
 NGINX_CONF = ROOT / "deploy" / "nginx" / "default.conf"
 MAIN_CONF = ROOT / "deploy" / "nginx" / "nginx.conf"
+#: where every benchmark client leaves from: one address, as a call center's
+#: desks behind one NAT
+CLIENT_ADDRESS = "127.0.0.1"
 REPLICA_LINE = re.compile(r"^(\s*)server web:3001( [^;]*)?;$", re.M)
 
 

@@ -59,7 +59,6 @@ class Stack:
         self.procs: dict[str, subprocess.Popen] = {}
         self.web_ports: dict[str, int] = {"web": self.port}
         self.front_url = self.base_url  # what clients reach: web, or nginx (start_balanced)
-        self.sources = ["127.0.0.1"]  # the address clients leave from (as desks behind one NAT)
         self._logs: dict[str, object] = {}
 
     @property
