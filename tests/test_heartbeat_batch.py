@@ -1,0 +1,171 @@
+"""Issue 18: the heartbeat's group commit (core/heartbeat.py, HotHeartbeat).
+Heartbeats that arrive together share one round trip and one COMMIT, and
+each caller still gets its own answer: its session read back, or None when
+its UPDATE was refused (another's client, a wrong session id, a stale
+token). A batch that fails is sent again one heartbeat at a time; a leader
+that stops answering makes its waiters fail with 503 and does not wedge the
+ones after. On MariaDB/MySQL (SQLite has no batches), real threads."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from typing import Any
+
+import pytest
+from sqlalchemy import update
+
+from app.auth import decode_token
+from core import heartbeat as hb_module
+from core.db import Contended, Database
+from core.heartbeat import HotHeartbeat
+from core.models import User
+from domain.errors import Unavailable
+
+pytestmark = pytest.mark.invariants
+
+TIMEOUT = 600.0
+
+
+@pytest.fixture()
+def hot(mysql_url: str):
+    database = Database(mysql_url)
+    yield HotHeartbeat(database, TIMEOUT)
+    database.dispose()
+
+
+def _held(factory, api, n: int) -> list[tuple[Any, Any, Any, str]]:
+    """n advisors, each holding one client: (user, claims, cliente, session id)."""
+    out = []
+    for _ in range(n):
+        user = factory.asesor()
+        token = factory.token(user)
+        c = factory.cliente("derivado", user.id)
+        r = api.post("/api/sessions/start", token, json={"cliente_id": c.id})
+        assert r.status_code == 201, r.text
+        out.append((user, decode_token(token, factory.secret).claims, c, r.json()["session_id"]))
+    return out
+
+
+def _together(calls: list, rounds: int) -> list[tuple[int, Any]]:
+    """Run every call from its own thread, released together `rounds` times;
+    (index, answer or exception) for each call of each round."""
+    results: list[tuple[int, Any]] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(len(calls))
+
+    def one(i: int, fn) -> None:
+        for _ in range(rounds):
+            barrier.wait(timeout=30)
+            try:
+                out = fn()
+            except Exception as exc:  # noqa: BLE001 - asserted by the test
+                out = exc
+            with lock:
+                results.append((i, out))
+
+    threads = [threading.Thread(target=one, args=(i, fn)) for i, fn in enumerate(calls)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not any(t.is_alive() for t in threads)
+    return results
+
+
+def test_heartbeats_sent_together_share_round_trips_and_each_gets_its_own_answer(
+        factory, api, hot):
+    held = _held(factory, api, 10)
+    stale_user, stale_claims, stale_c, _ = held[9]
+    with hot.db.transaction() as tx:  # the last advisor is deactivated: refused
+        tx.execute(update(User).where(User.id == stale_user.id).values(active=False))
+    before = {c.id: factory.sessions_of(c.id)[-1].heartbeats for _, _, c, _ in held}
+    calls, expect = [], []
+    for _user, claims, c, sid in held[:9]:
+        calls.append(lambda cl=claims, c=c: hot.extend(cl, c.id, None))
+        expect.append(("ok", c.id, sid))
+        calls.append(lambda cl=claims, c=c, sid=sid: hot.extend(cl, c.id, sid))
+        expect.append(("ok", c.id, sid))
+    other_claims, other_c = held[0][1], held[1][2]
+    calls.append(lambda: hot.extend(other_claims, other_c.id, None))  # another's client
+    expect.append(("refused", other_c.id, None))
+    calls.append(lambda: hot.extend(held[2][1], held[2][2].id, "0" * 36))  # a wrong id
+    expect.append(("refused", held[2][2].id, None))
+    calls.append(lambda: hot.extend(stale_claims, stale_c.id, None))  # a stale token
+    expect.append(("refused", stale_c.id, None))
+
+    rounds = 6
+    results = _together(calls, rounds)
+    assert len(results) == len(calls) * rounds
+    accepted: Counter[int] = Counter()
+    for i, out in results:
+        kind, cliente_id, sid = expect[i]
+        assert not isinstance(out, BaseException), (expect[i], out)
+        if kind == "refused":
+            assert out is None, (expect[i], out)
+            continue
+        row, now = out
+        assert (row.cliente_id, row.id, row.asesor_id) == (cliente_id, sid, held[i // 2][0].id)
+        assert row.deadline_at == pytest.approx(row.last_activity_at + TIMEOUT, abs=0.01)
+        assert now == pytest.approx(row.last_activity_at, abs=0.5)
+        accepted[cliente_id] += 1
+    for _, _, c, _ in held:  # every accepted heartbeat counted once, the refused none
+        assert factory.sessions_of(c.id)[-1].heartbeats == before[c.id] + accepted[c.id]
+    assert accepted[stale_c.id] == 0 and len(accepted) == 9
+    # they did share: fewer round trips than heartbeats
+    print(f"\n[group commit] {hot.batched} of {len(results)} heartbeats in "
+          f"{hot.batches} batches")
+    assert hot.batches >= 1 and hot.batched >= 2 * hot.batches
+
+
+def test_a_failed_batch_is_sent_again_one_by_one(factory, api, hot, monkeypatch):
+    held = _held(factory, api, 6)
+    failed = []
+
+    def fails(self, cur, batch):
+        failed.append(len(batch))
+        raise Contended("a deadlock, say")
+
+    monkeypatch.setattr(HotHeartbeat, "_batch_trip", fails)
+    results = _together([lambda cl=cl, c=c: hot.extend(cl, c.id, None)
+                         for _, cl, c, _ in held], 4)
+    for i, out in results:
+        assert not isinstance(out, BaseException), out
+        assert out is not None and out[0].cliente_id == held[i][2].id
+    for _, _, c, _ in held:
+        assert factory.sessions_of(c.id)[-1].heartbeats == 4
+    assert failed, "no batch formed, so the fallback was not tried"
+    assert hot.batches == 0
+
+
+def test_a_leader_that_stops_answering_does_not_wedge_the_rest(factory, api, hot,
+                                                               monkeypatch):
+    held = _held(factory, api, 4)
+    monkeypatch.setattr(hb_module, "BATCH_WAIT", 0.5)
+    real = HotHeartbeat._send
+    stuck = threading.Event()
+
+    def slow_first(self, batch):
+        if not stuck.is_set():
+            stuck.set()
+            time.sleep(2.0)  # the server stops answering the first round trip
+        real(self, batch)
+
+    monkeypatch.setattr(HotHeartbeat, "_send", slow_first)
+    (_, cl0, c0, _) = held[0]
+    first: list[Any] = []
+    leader = threading.Thread(target=lambda: first.append(hot.extend(cl0, c0.id, None)))
+    leader.start()
+    assert stuck.wait(5)
+    waiters = _together([lambda cl=cl, c=c: hot.extend(cl, c.id, None)
+                         for _, cl, c, _ in held[1:]], 1)
+    # they waited past BATCH_WAIT behind the stuck leader: 503, nothing sent
+    assert all(isinstance(out, Unavailable) for _, out in waiters), waiters
+    leader.join(10)
+    assert first and first[0] is not None and first[0][0].cliente_id == c0.id
+    for _, _, c, _ in held[1:]:
+        assert factory.sessions_of(c.id)[-1].heartbeats == 0
+    # and the next heartbeats go through: nobody holds a lead that nobody runs
+    for _, cl, c, _ in held:
+        assert hot.extend(cl, c.id, None) is not None
