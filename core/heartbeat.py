@@ -32,6 +32,10 @@ ACTIVE = SessionStatus.ACTIVE.value
 #: The most heartbeats one round trip carries (a bound on the packet: about
 #: 1 KB of SQL each).
 BATCH_MAX = 32
+#: Round trips of heartbeats one process has out at once; those that arrive
+#: while all are out wait and go together in the next. More than one, so a
+#: slow one (a row lock, a slow redo-log flush) does not stop the others.
+SENDERS = 4
 #: How long a heartbeat waits for the batch that carries it before a 503: a
 #: bound in time past the database's own (pool wait, lock wait), reached only
 #: when the server stops answering.
@@ -120,11 +124,11 @@ class _Call:
 class HotHeartbeat:
     """The compiled statements of one database, and the hot unit of work.
 
-    On MariaDB/MySQL the heartbeats of one process are group-committed: the
-    first to arrive leads and sends its own; those that arrive while a round
-    trip is out wait, and the leader sends them together as the next one
-    (their UPDATEs, one read-back and one COMMIT in one packet). Nothing
-    waits for company: alone, a heartbeat goes at once. Why: under load most
+    On MariaDB/MySQL the heartbeats of one process are group-committed: while
+    fewer than SENDERS round trips are out, a heartbeat goes at once; those
+    that arrive while all are out wait, and the next free sender takes them
+    together (their UPDATEs, one read-back and one COMMIT in one packet).
+    Nothing waits for company. Why: under load most
     of a heartbeat's cost is the round trip and the commit (a redo-log flush),
     which a batch pays once (docs/performance.md). A batch that fails is sent
     again one heartbeat at a time, so each caller gets its own answer."""
@@ -135,7 +139,7 @@ class HotHeartbeat:
         self._stmts: dict[str, _Stmt] | None = None
         self._lock = threading.Lock()
         self._queue: list[_Call] = []
-        self._leading = False
+        self._senders = 0  # round trips out now
         #: batches sent and heartbeats they carried (tests, bench)
         self.batches = 0
         self.batched = 0
@@ -196,37 +200,59 @@ class HotHeartbeat:
     # -- the group commit ------------------------------------------------
 
     def _group_commit(self, call: _Call) -> tuple[SessionRow, float] | None:
-        """Lead or wait (the class's docstring). Every change of the queue and
-        of the lead is made under the lock; the lead is handed to the next
-        waiter when the leader's own heartbeat is answered."""
+        """Send or wait (the class's docstring). Up to SENDERS round trips are
+        out at once, so one slow round trip (a lock wait, a slow flush) holds
+        up only the heartbeats it carries, not the process's. Every change of
+        the queue and of the slots is made under the lock; a sender whose own
+        heartbeat is answered hands its slot to the first waiter."""
         with self._lock:
             self._queue.append(call)
-            leads = not self._leading
-            self._leading = True
-        while not leads:
-            signalled = call.done.wait(BATCH_WAIT)
-            with self._lock:
-                if call.finished:
-                    return call.outcome()
-                if call.lead:
-                    leads = True
-                elif not signalled and call in self._queue:
-                    self._queue.remove(call)
-                    raise Unavailable("database busy: the heartbeat was not sent")
-        try:
-            while not call.finished:
+            sends = self._senders < SENDERS
+            if sends:
+                self._senders += 1
+        while True:
+            if not sends:
+                signalled = call.done.wait(BATCH_WAIT)
                 with self._lock:
-                    batch = self._queue[:BATCH_MAX]
-                    del self._queue[:BATCH_MAX]
-                self._send(batch)
-        finally:
-            with self._lock:
-                if self._queue:
-                    self._queue[0].lead = True
-                    self._queue[0].done.set()
-                else:
-                    self._leading = False
-        return call.outcome()
+                    if call.lead:  # handed a slot
+                        call.lead, sends = False, True
+                        call.done.clear()
+                    elif call.finished:
+                        return call.outcome()
+                    elif not signalled and call in self._queue:
+                        self._queue.remove(call)
+                        raise Unavailable("database busy: the heartbeat was not sent")
+                continue  # else carried by a round trip that is out: bounded
+            try:
+                with self._lock:
+                    batch = [] if call.finished else self._queue[:BATCH_MAX]
+                    del self._queue[: len(batch)]
+                    if not batch:  # answered, or carried by another sender
+                        self._hand_over()
+                        sends = False
+                        if call.finished:
+                            return call.outcome()
+                        continue
+                try:
+                    self._send(batch)
+                finally:  # a sender killed mid-batch: nobody is left waiting
+                    for c in batch:
+                        if not c.finished:
+                            c.settle(error=Unavailable("database busy: the heartbeat was lost"))
+            except BaseException:
+                with self._lock:
+                    self._hand_over()
+                raise
+
+    def _hand_over(self) -> None:
+        """Give up a sender's slot (under the lock): to the first waiter not
+        already handed one (two senders may finish before it wakes), or free it."""
+        for waiting in self._queue:
+            if not waiting.lead:
+                waiting.lead = True
+                waiting.done.set()
+                return
+        self._senders -= 1
 
     def _send(self, batch: list[_Call]) -> None:
         """Answer every call of `batch` (never raises: each caller raises its
@@ -246,7 +272,7 @@ class HotHeartbeat:
         for c in batch:
             try:
                 c.settle(self.db.hot(lambda cur, c=c: self._one_trip(cur, c), commits=True))
-            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
+            except Exception as exc:  # noqa: BLE001 - re-raised in the caller
                 c.settle(error=exc)
 
     def _one_trip(self, cur: Any, call: _Call) -> tuple[SessionRow, float] | None:

@@ -17,8 +17,9 @@ import pytest
 from sqlalchemy import update
 
 from app.auth import decode_token
+from app.registry import services
 from core import heartbeat as hb_module
-from core.db import Contended, Database
+from core.db import Contended, retrying
 from core.heartbeat import HotHeartbeat
 from core.models import User
 from domain.errors import Unavailable
@@ -29,10 +30,14 @@ TIMEOUT = 600.0
 
 
 @pytest.fixture()
-def hot(mysql_url: str):
-    database = Database(mysql_url)
-    yield HotHeartbeat(database, TIMEOUT)
-    database.dispose()
+def hot(mysql_url: str, inproc, monkeypatch):
+    """The in-process web app's own group commit (its /metrics report it),
+    extending by 10 minutes, not the tier's few seconds: no session of a
+    test may expire while its threads start."""
+    with inproc.app.app_context():
+        own = services().sessions.hot
+    monkeypatch.setattr(own, "timeout", TIMEOUT)
+    return own
 
 
 def _held(factory, api, n: int) -> list[tuple[Any, Any, Any, str]]:
@@ -60,7 +65,7 @@ def _together(calls: list, rounds: int) -> list[tuple[int, Any]]:
             barrier.wait(timeout=30)
             try:
                 out = fn()
-            except Exception as exc:  # noqa: BLE001 - asserted by the test
+            except BaseException as exc:  # noqa: BLE001 - asserted by the test
                 out = exc
             with lock:
                 results.append((i, out))
@@ -81,18 +86,21 @@ def test_heartbeats_sent_together_share_round_trips_and_each_gets_its_own_answer
     with hot.db.transaction() as tx:  # the last advisor is deactivated: refused
         tx.execute(update(User).where(User.id == stale_user.id).values(active=False))
     before = {c.id: factory.sessions_of(c.id)[-1].heartbeats for _, _, c, _ in held}
+    # as SessionService.heartbeat calls it: a deadlock between two round trips
+    # (a refused UPDATE may lock through another index) is run again
+    extend = retrying(hot.extend)
     calls, expect = [], []
     for _user, claims, c, sid in held[:9]:
-        calls.append(lambda cl=claims, c=c: hot.extend(cl, c.id, None))
+        calls.append(lambda cl=claims, c=c: extend(cl, c.id, None))
         expect.append(("ok", c.id, sid))
-        calls.append(lambda cl=claims, c=c, sid=sid: hot.extend(cl, c.id, sid))
+        calls.append(lambda cl=claims, c=c, sid=sid: extend(cl, c.id, sid))
         expect.append(("ok", c.id, sid))
     other_claims, other_c = held[0][1], held[1][2]
-    calls.append(lambda: hot.extend(other_claims, other_c.id, None))  # another's client
+    calls.append(lambda: extend(other_claims, other_c.id, None))  # another's client
     expect.append(("refused", other_c.id, None))
-    calls.append(lambda: hot.extend(held[2][1], held[2][2].id, "0" * 36))  # a wrong id
+    calls.append(lambda: extend(held[2][1], held[2][2].id, "0" * 36))  # a wrong id
     expect.append(("refused", held[2][2].id, None))
-    calls.append(lambda: hot.extend(stale_claims, stale_c.id, None))  # a stale token
+    calls.append(lambda: extend(stale_claims, stale_c.id, None))  # a stale token
     expect.append(("refused", stale_c.id, None))
 
     rounds = 6
@@ -117,6 +125,9 @@ def test_heartbeats_sent_together_share_round_trips_and_each_gets_its_own_answer
     print(f"\n[group commit] {hot.batched} of {len(results)} heartbeats in "
           f"{hot.batches} batches")
     assert hot.batches >= 1 and hot.batched >= 2 * hot.batches
+    metrics = api.get("/metrics").text  # what an operator sees of it
+    assert f"albru_heartbeat_batches_total {float(hot.batches)}" in metrics
+    assert f"albru_heartbeats_batched_total {float(hot.batched)}" in metrics
 
 
 def test_a_failed_batch_is_sent_again_one_by_one(factory, api, hot, monkeypatch):
@@ -128,6 +139,7 @@ def test_a_failed_batch_is_sent_again_one_by_one(factory, api, hot, monkeypatch)
         raise Contended("a deadlock, say")
 
     monkeypatch.setattr(HotHeartbeat, "_batch_trip", fails)
+    batches_before = hot.batches
     results = _together([lambda cl=cl, c=c: hot.extend(cl, c.id, None)
                          for _, cl, c, _ in held], 4)
     for i, out in results:
@@ -136,13 +148,14 @@ def test_a_failed_batch_is_sent_again_one_by_one(factory, api, hot, monkeypatch)
     for _, _, c, _ in held:
         assert factory.sessions_of(c.id)[-1].heartbeats == 4
     assert failed, "no batch formed, so the fallback was not tried"
-    assert hot.batches == 0
+    assert hot.batches == batches_before
 
 
 def test_a_leader_that_stops_answering_does_not_wedge_the_rest(factory, api, hot,
                                                                monkeypatch):
     held = _held(factory, api, 4)
     monkeypatch.setattr(hb_module, "BATCH_WAIT", 0.5)
+    monkeypatch.setattr(hb_module, "SENDERS", 1)  # the others must wait for it
     real = HotHeartbeat._send
     stuck = threading.Event()
 
@@ -169,3 +182,64 @@ def test_a_leader_that_stops_answering_does_not_wedge_the_rest(factory, api, hot
     # and the next heartbeats go through: nobody holds a lead that nobody runs
     for _, cl, c, _ in held:
         assert hot.extend(cl, c.id, None) is not None
+
+
+class Killed(BaseException):
+    """What killing a greenlet raises in it (GreenletExit is a BaseException)."""
+
+
+def test_a_leader_killed_mid_batch_leaves_nobody_waiting(factory, api, hot, monkeypatch):
+    held = _held(factory, api, 3)
+    monkeypatch.setattr(hb_module, "SENDERS", 1)  # the others queue for one sender
+    real = HotHeartbeat._send
+    first = threading.Event()
+
+    def dies_on_a_shared_batch(self, batch):
+        if not first.is_set():
+            first.set()
+            time.sleep(1.0)  # the others queue behind this round trip
+        elif len(batch) > 1:
+            raise Killed()
+        real(self, batch)
+
+    monkeypatch.setattr(HotHeartbeat, "_send", dies_on_a_shared_batch)
+    (_, cl0, c0, _) = held[0]
+    leader = threading.Thread(target=lambda: hot.extend(cl0, c0.id, None))
+    leader.start()
+    assert first.wait(5)
+    results = _together([lambda cl=cl, c=c: hot.extend(cl, c.id, None)
+                         for _, cl, c, _ in held[1:]], 1)
+    leader.join(10)
+    # the one leading the shared batch was killed; the other was told, not left waiting
+    kinds = sorted(type(out).__name__ for _, out in results)
+    assert kinds == ["Killed", "Unavailable"], results
+    for _, cl, c, _ in held:  # and the lead was not lost with it
+        assert hot.extend(cl, c.id, None) is not None
+
+
+def test_a_slow_round_trip_holds_up_only_the_heartbeats_it_carries(factory, api, hot,
+                                                                   monkeypatch):
+    """With SENDERS round trips out at once, one stuck on a row lock or a slow
+    flush does not stop the process's other heartbeats (head-of-line)."""
+    held = _held(factory, api, 1 + hb_module.SENDERS - 1)
+    real = HotHeartbeat._send
+    stuck = threading.Event()
+
+    def slow_first(self, batch):
+        if not stuck.is_set():
+            stuck.set()
+            time.sleep(3.0)
+        real(self, batch)
+
+    monkeypatch.setattr(HotHeartbeat, "_send", slow_first)
+    (_, cl0, c0, _) = held[0]
+    leader = threading.Thread(target=lambda: hot.extend(cl0, c0.id, None))
+    leader.start()
+    assert stuck.wait(5)
+    t0 = time.monotonic()
+    others = _together([lambda cl=cl, c=c: hot.extend(cl, c.id, None)
+                        for _, cl, c, _ in held[1:]], 3)
+    took = time.monotonic() - t0
+    leader.join(10)
+    assert all(out is not None and not isinstance(out, BaseException) for _, out in others)
+    assert took < 2.0, f"the others waited {took:.2f} s behind the stuck round trip"
