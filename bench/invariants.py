@@ -71,6 +71,12 @@ def check(db: Database, *, stuck_bound: float, session_ids: set[str] | None = No
     its deadline an active session may still be active (WORKER_INTERVAL + slack)."""
     rep = Report()
     with db.transaction() as tx:
+        if tx.get_bind().dialect.name == "mysql":
+            # One snapshot for every read below: the engine's READ COMMITTED
+            # gives each SELECT its own moment, so a transition committing
+            # between two reads (its event after the log was read, its counter
+            # before) looked like a hole. Reverted when the connection goes back.
+            tx.connection(execution_options={"isolation_level": "REPEATABLE READ"})
         now = float(tx.execute(select(db_now())).scalar_one())
         q = select(GestionSession.id, GestionSession.status, GestionSession.deadline_at,
                    GestionSession.ended_at, GestionSession.cliente_id)
