@@ -124,15 +124,6 @@ class ClusterCollector(Collector):
         except Exception as exc:  # noqa: BLE001 - a scrape reports what it can
             log.warning("active sessions unavailable: %s", exc)
         yield active
-        hot = comps.sessions.hot  # the heartbeat's group commit, this process
-        trips = CounterMetricFamily("albru_heartbeat_batches", "Heartbeat round trips of this "
-                                    "process that carried more than one heartbeat (group commit)")
-        trips.add_metric([], float(hot.batches))
-        yield trips
-        carried = CounterMetricFamily("albru_heartbeats_batched", "Heartbeats this process "
-                                      "sent in those round trips")
-        carried.add_metric([], float(hot.batched))
-        yield carried
         conns = GaugeMetricFamily("albru_socket_connections", "Socket.IO connections open "
                                   "on this web process")
         try:
