@@ -8,7 +8,7 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import delete, func, insert, make_url, select, text, update
+from sqlalchemy import delete, func, insert, make_url, select, update
 from sqlalchemy.exc import IntegrityError
 
 from core.db import Database
@@ -153,5 +153,5 @@ def test_the_invariants_check_reads_one_snapshot_while_events_commit(two_logged)
     # and the engine's pool gets its connections back at READ COMMITTED (a
     # loser of a conditional UPDATE reads the winner's row: core.db)
     with db.transaction() as one, db.transaction() as two:
-        levels = {tx.execute(text("SELECT @@tx_isolation")).scalar() for tx in (one, two)}
-    assert levels == {"READ-COMMITTED"}, levels
+        levels = {tx.connection().get_isolation_level() for tx in (one, two)}
+    assert levels == {"READ COMMITTED"}, levels
